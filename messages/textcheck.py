@@ -1,0 +1,92 @@
+"""Checks on the words themselves: SMS segments and characters that make a text cost more.
+
+A parent on a basic phone gets a long message in pieces, and one curly quote turns a whole text
+into UCS-2 (70 characters a segment instead of 160). The linter fills every variable with a long
+value and measures what Twilio would send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from messages.catalog import Catalogue, Entry
+from messages.segments import count_segments, non_gsm_characters
+
+MAX_SEGMENTS = 2
+MAX_CHARACTERS = 320
+# Long but real values, so a message that fits with "Sam" but not with a long name is caught.
+LONG_VALUES = {
+    "child_name": "Alexandra-Rose",
+    "therapist_name": "Bartholomew",
+    "family_ref": "F-XXXXXX",
+    "link": "https://bravesteps.example.org/admin/families/F-XXXXXX",
+}
+LONG_DEFAULT = "x" * 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in a catalogue, located."""
+
+    level: str  # "error" | "warning"
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.level}: {self.message}"
+
+
+def filled(entry: Entry) -> str:
+    """The entry's words with every variable at its long test value."""
+    values = {name: LONG_VALUES.get(name, LONG_DEFAULT) for name in entry.variables}
+    return entry.text.format_map(values)
+
+
+def check_entry(entry: Entry) -> list[Finding]:
+    """Segments, length and characters of one message."""
+    findings = []
+    text = filled(entry)
+    segments = count_segments(text)
+    if segments > MAX_SEGMENTS:
+        findings.append(
+            Finding(
+                "error",
+                entry.file,
+                entry.line,
+                f"'{entry.key}' is {segments} SMS segments with long names filled in (at most "
+                f"{MAX_SEGMENTS}); make it shorter or split it into two messages",
+            )
+        )
+    if len(text) > MAX_CHARACTERS:
+        findings.append(
+            Finding(
+                "error",
+                entry.file,
+                entry.line,
+                f"'{entry.key}' is {len(text)} characters with names filled in (at most "
+                f"{MAX_CHARACTERS}); make it shorter",
+            )
+        )
+    odd = non_gsm_characters(entry.text)
+    if odd and not entry.allow_unicode:
+        shown = " ".join(repr(c) for c in odd[:5])
+        findings.append(
+            Finding(
+                "warning",
+                entry.file,
+                entry.line,
+                f"'{entry.key}' has {shown}, which makes the text UCS-2 (70 characters a "
+                "segment); use plain quotes and dashes, or add 'allow_unicode: true'",
+            )
+        )
+    return findings
+
+
+def check_catalogue(catalogue: Catalogue) -> list[Finding]:
+    """Every message of every language."""
+    findings: list[Finding] = []
+    for _, entries in sorted(catalogue.languages.items()):
+        for entry in entries.values():
+            findings.extend(check_entry(entry))
+    return findings

@@ -1,0 +1,116 @@
+"""The tick: do every piece of timed work that is due, then hand the outbox to Twilio.
+
+``bravesteps tick`` runs it once; ``bravesteps scheduler`` runs it every few seconds. Each piece of
+work is claimed atomically and done in one transaction with the family's row locked, so any number
+of ticks, schedulers and web workers can run at once without doing anything twice. Work claimed by
+a process that died is free again when its lease ends; work missed during downtime is simply due.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flows.effects import StartFlow, WakeUp
+from flows.runtime import run
+from service.claims import claim_ids, new_token
+from service.conversations import apply_outcome, context_for, lock_family, state_of
+from service.models import DueWork
+from service.outbox import SendReport, drain, reconcile
+from service.wiring import Services
+
+log = logging.getLogger("bravesteps.tick")
+
+LEASE = timedelta(minutes=5)
+BATCH = 200
+
+
+@dataclass
+class TickReport:
+    """What one tick did, for its summary line."""
+
+    work_done: int = 0
+    work_skipped: int = 0
+    reconciled: int = 0
+    sent: SendReport = field(default_factory=SendReport)
+
+    def line(self) -> str:
+        """One line for the operator."""
+        s = self.sent
+        return (
+            f"tick: {self.work_done} due item(s) done, {self.work_skipped} skipped; "
+            f"{s.accepted} message(s) sent, {s.retried} to retry, {s.failed} failed, "
+            f"{s.cancelled} cancelled, {s.unknown} awaiting reconciliation; "
+            f"{self.reconciled} reconciled"
+        )
+
+
+def claim_due(services: Services, now: datetime, limit: int = BATCH) -> tuple[str, list[int]]:
+    """Claim due work atomically; expired claims of dead processes are claimable again."""
+    token = new_token()
+    ready = [
+        DueWork.done_at.is_(None),
+        DueWork.due_at <= now,
+        (DueWork.claimed_until.is_(None)) | (DueWork.claimed_until < now),
+    ]
+    with services.db.transaction() as session:
+        ids = claim_ids(
+            session,
+            DueWork,
+            ready,
+            order_by=[DueWork.due_at, DueWork.id],
+            limit=limit,
+            token=token,
+            values={"claimed_until": now + LEASE, "attempts": DueWork.attempts + 1},
+        )
+    return token, ids
+
+
+def do_work(services: Services, work_id: int, token: str, now: datetime) -> tuple[str, list[int]]:
+    """Do one claimed item in one transaction; returns its outcome and new outbox rows."""
+    with services.db.transaction() as session:
+        work = session.get(DueWork, work_id)
+        if work is None or work.claim_token != token or work.done_at is not None:
+            return "lost-claim", []
+        family = lock_family(session, id=work.family_id)
+        work.done_at = now
+        if family is None:
+            work.outcome = "no family"
+            return "skipped", []
+        if family.opted_out or family.status in ("declined",):
+            work.outcome = "family not receiving"
+            return "skipped", []
+        payload = work.payload or {}
+        if work.kind == "start_flow":
+            event: StartFlow | WakeUp = StartFlow(str(payload.get("flow")))
+        elif work.kind == "wake":
+            event = WakeUp(
+                str(payload.get("reason")), str(payload.get("flow")), str(payload.get("step"))
+            )
+        else:
+            work.outcome = f"unknown kind {work.kind}"
+            return "skipped", []
+        outcome = run(services.flows, state_of(family), event, context_for(family, now))
+        applied = apply_outcome(session, services, family, outcome, now)
+        work.outcome = "done"
+        return "done", applied.outbox
+
+
+def run_tick(services: Services, now: datetime | None = None) -> TickReport:
+    """Do all timed work due at or before ``now``, then send everything due."""
+    at = now or services.now()
+    report = TickReport()
+    while True:
+        token, ids = claim_due(services, at)
+        if not ids:
+            break
+        for work_id in ids:
+            outcome, _ = do_work(services, work_id, token, at)
+            if outcome == "done":
+                report.work_done += 1
+            else:
+                report.work_skipped += 1
+    report.reconciled = reconcile(services)
+    report.sent = drain(services)
+    return report

@@ -1,0 +1,323 @@
+"""The ``bravesteps`` command line.
+
+Every command exits 0 on success and otherwise prints one line on stderr: 2 for a bad argument,
+1 for anything else. Nothing here prints a phone number or a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from service.config import ConfigError, Settings, load_settings
+from service.db import upgrade
+from service.wiring import ContentError, Services, build_services
+
+log = logging.getLogger("bravesteps.cli")
+
+
+class Failure(click.ClickException):
+    """A one-line failure, exit 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"bravesteps: {self.format_message()}", err=True)
+
+
+def _settings(**kwargs: Any) -> Settings:
+    try:
+        return load_settings(**kwargs)
+    except ConfigError as exc:
+        raise Failure(str(exc)) from None
+
+
+def _services(settings: Settings, clock: Callable[[], datetime] | None = None) -> Services:
+    try:
+        return build_services(settings, clock=clock)
+    except ContentError as exc:
+        raise Failure("the flow files have problems:\n" + "\n".join(exc.lines)) from None
+
+
+def database_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a database that is missing or not migrated into one clear line."""
+
+    @wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (OperationalError, ProgrammingError) as exc:
+            text = str(exc.orig) if exc.orig is not None else ""
+            if "no such table" in text or "does not exist" in text:
+                raise Failure("the database is not set up; run: bravesteps db upgrade") from None
+            raise Failure(f"the database refused the request ({type(exc.orig).__name__})") from None
+
+    return wrapped
+
+
+@click.group()
+def cli() -> None:
+    """bravesteps: parent-led CBT steps for families, by SMS and WhatsApp."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+# ---- database -------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database to the newest schema."""
+    settings = _settings()
+    try:
+        upgrade(settings.database_url)
+    except OperationalError as exc:
+        raise Failure(f"cannot reach the database ({type(exc.orig).__name__})") from None
+    click.echo("database is at the newest schema")
+
+
+# ---- people ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def therapist() -> None:
+    """Staff who receive alerts."""
+
+
+@therapist.command("add")
+@click.option("--name", required=True)
+@click.option("--phone", required=True)
+@click.option("--email")
+@click.option("--channel", type=click.Choice(["sms", "whatsapp"]), default="sms", show_default=True)
+@click.option(
+    "--role",
+    type=click.Choice(["therapist", "duty", "safeguarding", "lead"]),
+    default="therapist",
+    show_default=True,
+)
+@database_errors
+def therapist_add(name: str, phone: str, email: str | None, channel: str, role: str) -> None:
+    """Add a member of staff; prints their reference on the last line."""
+    from service.enrolment import EnrolmentError, add_staff
+
+    svc = _services(_settings())
+    try:
+        with svc.db.transaction() as session:
+            staff = add_staff(
+                session,
+                name=name,
+                phone=phone,
+                email=email,
+                channel=channel,
+                role=role,
+                region=svc.settings.default_region,
+                now=svc.now(),
+            )
+            ref = staff.ref
+    except EnrolmentError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"added {role} {name}")
+    click.echo(ref)
+
+
+@cli.command()
+@click.option("--phone", required=True)
+@click.option("--channel", type=click.Choice(["sms", "whatsapp"]), required=True)
+@click.option("--child-name", required=True)
+@click.option("--child-age", type=int, required=True)
+@click.option("--therapist", "therapist_ref", required=True, help="the therapist's reference")
+@click.option("--language", default="en", show_default=True)
+@click.option("--timezone")
+@click.option("--session-day")
+@click.option("--session-time")
+@database_errors
+def enrol(
+    phone: str,
+    channel: str,
+    child_name: str,
+    child_age: int,
+    therapist_ref: str,
+    language: str,
+    timezone: str | None,
+    session_day: str | None,
+    session_time: str | None,
+) -> None:
+    """Enrol a family; the opening message is due at once. Prints the reference last."""
+    from service.enrolment import EnrolmentError, EnrolRequest, enrol_family
+
+    svc = _services(_settings())
+    try:
+        with svc.db.transaction() as session:
+            family = enrol_family(
+                session,
+                EnrolRequest(
+                    phone=phone,
+                    channel=channel,
+                    child_name=child_name,
+                    child_age=child_age,
+                    therapist_ref=therapist_ref,
+                    language=language,
+                    timezone=timezone,
+                    session_day=session_day,
+                    session_time=session_time,
+                ),
+                region=svc.settings.default_region,
+                default_timezone=svc.settings.default_timezone,
+                languages=svc.catalogue.complete_languages(),
+                now=svc.now(),
+            )
+            ref = family.ref
+    except EnrolmentError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo("enrolled; the opening message goes out on the next tick")
+    click.echo(ref)
+
+
+# ---- timed work -----------------------------------------------------------------------------
+
+
+def parse_now(text: str | None) -> datetime | None:
+    """``--now``: ISO-8601; a time without a zone is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter("must be ISO-8601, like 2026-03-02T18:00:00+00:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@cli.command()
+@click.option("--now", "now_text", help="act as if it were this time (ISO-8601)")
+@database_errors
+def tick(now_text: str | None) -> None:
+    """Do all timed work due now, send what is due, and exit."""
+    from scheduler.tick import run_tick
+
+    moment = parse_now(now_text)
+    clock = (lambda: moment) if moment is not None else None
+    svc = _services(_settings(), clock=clock)
+    report = run_tick(svc)
+    click.echo(report.line())
+
+
+@cli.command()
+@database_errors
+def scheduler() -> None:
+    """Run the scheduler process: a tick every SCHEDULER_INTERVAL seconds."""
+    from scheduler.process import run_forever
+
+    svc = _services(_settings())
+    run_forever(svc)
+
+
+# ---- flows ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def lint(paths: tuple[Path, ...]) -> None:
+    """Check flow files and catalogues; exit 1 on any error."""
+    from service.linting import lint_content
+
+    settings = _settings()
+    flows_dir, messages_dir = settings.flows_dir, settings.messages_dir
+    for path in paths:
+        folder = path if path.is_dir() else path.parent
+        if not folder.exists():
+            raise Failure(f"{path}: no such file or folder")
+        if any(folder.glob("en.yaml")):
+            messages_dir = folder
+        else:
+            flows_dir = folder
+    errors, warnings, summary = lint_content(flows_dir, messages_dir)
+    for line in errors + warnings:
+        click.echo(line)
+    click.echo(summary)
+    if errors:
+        sys.exit(1)
+
+
+@cli.command("test-flows")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def test_flows(paths: tuple[Path, ...]) -> None:
+    """Run the scripted conversations; exit 1 on a failure."""
+    from service.linting import run_flow_scripts
+
+    settings = _settings()
+    try:
+        flowset, catalogue = _load(settings)
+    except ContentError as exc:
+        raise Failure("the flow files have problems:\n" + "\n".join(exc.lines)) from None
+    targets = list(paths) or [settings.flows_dir / "tests"]
+    ok, lines = run_flow_scripts(flowset, catalogue, targets)
+    for line in lines:
+        click.echo(line)
+    if not ok:
+        sys.exit(1)
+
+
+def _load(settings: Settings) -> Any:
+    from service.wiring import load_content
+
+    return load_content(settings)
+
+
+# ---- the demo -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--port", type=int, envvar="PORT", default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def demo(port: int, host: str) -> None:
+    """Run the web app and the scheduler in one process, with the browser simulator."""
+    from scheduler.process import start_background
+    from service import create_app
+
+    settings = _settings(demo=True)
+    try:
+        upgrade(settings.database_url)
+    except OperationalError as exc:
+        raise Failure(f"cannot reach the database ({type(exc.orig).__name__})") from None
+    svc = _services(settings)
+    app = create_app(svc)
+    scheduler_handle = start_background(svc, interval=min(settings.scheduler_interval, 5.0))
+    url = f"http://{host}:{port}"
+    click.echo(f"bravesteps demo is running: open {url}/simulator  (health: {url}/healthz)")
+    if not settings.twilio_enabled:
+        click.echo("no Twilio credentials: messages stay in the database and show in the simulator")
+    from werkzeug.serving import run_simple
+
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        scheduler_handle.shutdown(wait=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one line on stderr for any error; 2 for bad arguments."""
+    try:
+        cli.main(args=argv, prog_name="bravesteps", standalone_mode=False)
+    except click.UsageError as exc:
+        click.echo(f"bravesteps: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("bravesteps: aborted", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

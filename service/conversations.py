@@ -1,0 +1,364 @@
+"""Running the engine for one family inside one transaction, and applying what it returns.
+
+The caller holds the family's row lock; everything here happens in the caller's session, so the new
+state, the answers, the alerts, the wake-ups and the outgoing messages commit together or not
+at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from flows.effects import (
+    CancelWakes,
+    Context,
+    ConversationState,
+    Effect,
+    FlowEnded,
+    Note,
+    OptIn,
+    OptOut,
+    Outcome,
+    RaiseAlert,
+    RecordConsent,
+    RecordMeasure,
+    SaveAnswer,
+    ScheduleWake,
+    Send,
+)
+from flows.runtime import WEEKDAYS
+from messages.segments import count_segments
+from service.models import (
+    Alert,
+    Answer,
+    ConsentEvent,
+    Conversation,
+    DueWork,
+    Family,
+    Measure,
+    Message,
+    Staff,
+)
+from service.refs import new_ref
+from service.wiring import Services
+
+log = logging.getLogger("bravesteps.conversations")
+
+
+def lock_family(session: Session, **where: object) -> Family | None:
+    """Load a family and hold its row until commit, so its messages are handled one at a time."""
+    statement = select(Family).filter_by(**where).with_for_update()
+    return session.execute(statement).scalar_one_or_none()
+
+
+def state_of(family: Family) -> ConversationState:
+    """The engine's view of the family's stored conversation."""
+    row = family.conversation
+    if row is None:
+        return ConversationState()
+    return ConversationState(
+        flow=row.flow,
+        version=row.flow_version,
+        step=row.step,
+        waiting=row.waiting,
+        attempts=row.attempts,
+        misunderstood=row.misunderstood,
+        variables=dict(row.variables or {}),
+    )
+
+
+def context_for(family: Family, now: datetime) -> Context:
+    """What the engine may know about the family: first names and settings, nothing else."""
+    therapist_first = (family.therapist.name or "").split(" ")[0] if family.therapist else ""
+    return Context(
+        now=now,
+        family={
+            "child_name": family.child_name,
+            "child_age": family.child_age,
+            "therapist_name": therapist_first,
+            "family_ref": family.ref,
+        },
+        consented=family.consent_at is not None,
+        language=family.language,
+    )
+
+
+@dataclass
+class Applied:
+    """What applying an outcome created, for the caller to dispatch and report."""
+
+    outbox: list[int] = field(default_factory=list)
+    alerts: list[int] = field(default_factory=list)
+
+
+def apply_outcome(
+    session: Session,
+    services: Services,
+    family: Family,
+    outcome: Outcome,
+    now: datetime,
+    inbound: Message | None = None,
+) -> Applied:
+    """Write the new state and every effect in the caller's transaction."""
+    applied = Applied()
+    _store_state(session, family, outcome.state, now)
+    for effect in outcome.effects:
+        _apply(session, services, family, effect, now, inbound, applied)
+    session.flush()
+    return applied
+
+
+def _store_state(session: Session, family: Family, state: ConversationState, now: datetime) -> None:
+    row = family.conversation
+    if row is None:
+        row = Conversation(family_id=family.id)
+        session.add(row)
+        family.conversation = row
+    row.flow = state.flow
+    row.flow_version = state.version
+    row.step = state.step
+    row.waiting = state.waiting
+    row.attempts = state.attempts
+    row.misunderstood = state.misunderstood
+    row.variables = dict(state.variables)
+    row.updated_at = now
+    _sync_family(family, state.variables)
+
+
+def _sync_family(family: Family, variables: dict[str, object]) -> None:
+    """Answers that are also the family's settings (chosen day and time) update the family."""
+    day = variables.get("session_day")
+    if isinstance(day, str) and day in WEEKDAYS:
+        family.session_day = WEEKDAYS.index(day)
+    clock = variables.get("session_time")
+    if isinstance(clock, str) and len(clock) == 5 and clock[2] == ":":
+        family.session_time = clock
+
+
+def _apply(
+    session: Session,
+    services: Services,
+    family: Family,
+    effect: Effect,
+    now: datetime,
+    inbound: Message | None,
+    applied: Applied,
+) -> None:
+    if isinstance(effect, Send):
+        message = queue_message(session, services, family, effect, now, inbound)
+        applied.outbox.append(message.id)
+    elif isinstance(effect, SaveAnswer):
+        session.add(
+            Answer(
+                family_id=family.id,
+                flow=effect.flow,
+                step=effect.step,
+                question=effect.question,
+                value=effect.value,
+                message_id=inbound.id if inbound else None,
+                created_at=now,
+            )
+        )
+    elif isinstance(effect, RecordMeasure):
+        session.add(
+            Measure(
+                family_id=family.id,
+                name=effect.name,
+                value=effect.value,
+                flow=effect.flow,
+                step=effect.step,
+                recorded_at=now,
+            )
+        )
+    elif isinstance(effect, RecordConsent):
+        _consent(session, family, effect.given, now, inbound)
+    elif isinstance(effect, RaiseAlert):
+        alert, notice = raise_alert(
+            session, services, family, effect.kind, effect.urgency, now, inbound
+        )
+        applied.alerts.append(alert.id)
+        if notice is not None:
+            applied.outbox.append(notice.id)
+    elif isinstance(effect, ScheduleWake):
+        session.add(
+            DueWork(
+                family_id=family.id,
+                kind="wake",
+                payload={"reason": effect.reason, "flow": effect.flow, "step": effect.step},
+                due_at=effect.at,
+                created_at=now,
+            )
+        )
+    elif isinstance(effect, CancelWakes):
+        cancel_due_work(session, family.id, now, kinds=("wake",))
+    elif isinstance(effect, OptOut):
+        opt_out(session, family, now, "parent replied STOP", inbound)
+    elif isinstance(effect, OptIn):
+        family.opted_out_at = None
+        family.status = "active" if family.consent_at else "invited"
+        session.add(
+            ConsentEvent(
+                family_id=family.id,
+                kind="opt_in",
+                source="parent replied START",
+                message_id=inbound.id if inbound else None,
+                created_at=now,
+            )
+        )
+    elif isinstance(effect, FlowEnded):
+        log.info("family %s finished flow %s", family.ref, effect.flow)
+    elif isinstance(effect, Note):
+        log.info("family %s: %s", family.ref, effect.text)
+
+
+def _consent(
+    session: Session, family: Family, given: bool, now: datetime, inbound: Message | None
+) -> None:
+    if given:
+        family.consent_at = family.consent_at or now
+        family.status = "active"
+    else:
+        family.status = "declined"
+    session.add(
+        ConsentEvent(
+            family_id=family.id,
+            kind="consent_given" if given else "consent_declined",
+            source="parent reply",
+            message_id=inbound.id if inbound else None,
+            created_at=now,
+        )
+    )
+
+
+def opt_out(
+    session: Session, family: Family, now: datetime, source: str, inbound: Message | None = None
+) -> None:
+    """Stop everything for a family at once: cancel what is waiting to go and what is due."""
+    if family.opted_out_at is None:
+        family.opted_out_at = now
+        session.add(
+            ConsentEvent(
+                family_id=family.id,
+                kind="opt_out",
+                source=source,
+                message_id=inbound.id if inbound else None,
+                created_at=now,
+            )
+        )
+    family.status = "opted_out"
+    session.execute(
+        update(Message)
+        .where(
+            Message.family_id == family.id,
+            Message.direction == "out",
+            Message.status == "pending",
+        )
+        .values(status="cancelled", updated_at=now, last_error="family opted out")
+        .execution_options(synchronize_session=False)
+    )
+    cancel_due_work(session, family.id, now)
+
+
+def cancel_due_work(
+    session: Session, family_id: int, now: datetime, kinds: tuple[str, ...] | None = None
+) -> None:
+    """Mark a family's pending timed work as cancelled."""
+    statement = update(DueWork).where(DueWork.family_id == family_id, DueWork.done_at.is_(None))
+    if kinds:
+        statement = statement.where(DueWork.kind.in_(kinds))
+    session.execute(
+        statement.values(done_at=now, outcome="cancelled").execution_options(
+            synchronize_session=False
+        )
+    )
+
+
+def queue_message(
+    session: Session,
+    services: Services,
+    family: Family,
+    send: Send,
+    now: datetime,
+    inbound: Message | None = None,
+) -> Message:
+    """Put one message to the parent in the outbox, with its words fixed now."""
+    body = services.catalogue.render(send.key, send.variables, family.language)
+    message = Message(
+        direction="out",
+        family_id=family.id,
+        channel=family.channel,
+        body=body,
+        media=[{"url": send.media}] if send.media else None,
+        catalogue_key=send.key,
+        flow=send.flow or None,
+        step=send.step or None,
+        quick_replies=list(send.quick_replies) or None,
+        segments=count_segments(body),
+        status="pending",
+        reply=send.reply,
+        in_reply_to=inbound.id if inbound else None,
+        due_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def raise_alert(
+    session: Session,
+    services: Services,
+    family: Family,
+    kind: str,
+    urgency: str,
+    now: datetime,
+    inbound: Message | None = None,
+) -> tuple[Alert, Message | None]:
+    """Record an alert for the family's therapist and text them: reference, kind, code only."""
+    therapist: Staff = family.therapist
+    alert = Alert(
+        family_id=family.id,
+        staff_id=therapist.id,
+        kind=kind,
+        urgency=urgency,
+        code=new_ref("A", 4).removeprefix("A-"),
+        source_message_id=inbound.id if inbound else None,
+        created_at=now,
+    )
+    session.add(alert)
+    session.flush()
+    if not therapist.active:
+        return alert, None
+    link = (services.settings.public_url or "") + f"/admin/families/{family.ref}"
+    body = services.catalogue.render(
+        "system.alert_to_staff",
+        {
+            "family_ref": family.ref,
+            "alert_kind": kind.replace("_", " "),
+            "urgency": urgency,
+            "link": link,
+            "code": alert.code,
+        },
+    )
+    message = Message(
+        direction="out",
+        staff_id=therapist.id,
+        channel=therapist.channel,
+        body=body,
+        catalogue_key="system.alert_to_staff",
+        segments=count_segments(body),
+        status="pending",
+        reply=True,  # alerts to staff are never held for quiet hours
+        due_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return alert, message

@@ -1,0 +1,138 @@
+"""One message from a parent, from Twilio's form to committed state and outbox rows.
+
+The family's row is locked for the whole transaction, so two messages from one parent are handled
+one after the other. The inbound message is stored under its unique ``MessageSid`` in the same
+transaction as everything it causes: a retried webhook finds it and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from flows.conversation import handle_message
+from flows.effects import MessageIn
+from service.conversations import Applied, apply_outcome, context_for, lock_family, state_of
+from service.models import Message
+from service.phones import channel_of, normalise_phone
+from service.wiring import Services
+
+log = logging.getLogger("bravesteps.inbound")
+
+MAX_BODY = 1600  # Twilio's own limit for one message
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SID = re.compile(r"^[A-Za-z]{2}[A-Za-z0-9]{10,62}$")
+
+
+class BadWebhook(ValueError):
+    """The request is not a message we can take; the text says what is wrong."""
+
+
+@dataclass
+class InboundResult:
+    """What the webhook answers and what the sender should hand to Twilio."""
+
+    duplicate: bool = False
+    known_sender: bool = True
+    replies: list[str] = field(default_factory=list)  # sent in the TwiML answer
+    outbox: list[int] = field(default_factory=list)  # sent through the REST API
+
+
+def clean_text(text: str) -> str:
+    """Drop NUL and other control characters and cut to Twilio's longest message."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n"))[:MAX_BODY]
+
+
+def parse_form(
+    form: Mapping[str, str], region: str
+) -> tuple[str, str, str, str, list[dict[str, str]]]:
+    """Check Twilio's fields: (MessageSid, phone, channel, body, media) or ``BadWebhook``."""
+    sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
+    if not sid:
+        raise BadWebhook("MessageSid is missing")
+    if not _SID.match(sid):
+        raise BadWebhook("MessageSid is not a Twilio message SID")
+    sender = (form.get("From") or "").strip()
+    if not sender:
+        raise BadWebhook("From is missing")
+    try:
+        phone = normalise_phone(sender, region)
+    except ValueError:
+        raise BadWebhook("From is not a phone number") from None
+    try:
+        num_media = max(0, min(int(form.get("NumMedia") or 0), 10))
+    except ValueError:
+        raise BadWebhook("NumMedia is not a number") from None
+    media = []
+    for i in range(num_media):
+        url = (form.get(f"MediaUrl{i}") or "").strip()
+        if url:
+            media.append({"url": url, "type": (form.get(f"MediaContentType{i}") or "")[:100]})
+    return sid, phone, channel_of(sender), clean_text(form.get("Body") or ""), media
+
+
+def handle_inbound(services: Services, form: Mapping[str, str]) -> InboundResult:
+    """Store and act on one inbound message exactly once."""
+    sid, phone, channel, body, media = parse_form(form, services.settings.default_region)
+    with services.db.transaction() as session:
+        if session.scalar(select(Message.id).where(Message.twilio_sid == sid)) is not None:
+            return InboundResult(duplicate=True)
+    try:
+        return _process(services, sid, phone, channel, body, media)
+    except IntegrityError:
+        # The same MessageSid committed by a concurrent request first: this one is the repeat.
+        return InboundResult(duplicate=True)
+
+
+def _process(
+    services: Services,
+    sid: str,
+    phone: str,
+    channel: str,
+    body: str,
+    media: list[dict[str, str]],
+) -> InboundResult:
+    now = services.now()
+    with services.db.transaction() as session:
+        family = lock_family(session, phone=phone)
+        message = Message(
+            direction="in",
+            family_id=family.id if family else None,
+            channel=channel,
+            twilio_sid=sid,
+            # Words from a number nobody enrolled are not kept: they are no one's record.
+            body=body if family else None,
+            media=media or None,
+            status="received",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(message)
+        session.flush()  # a repeated MessageSid fails here, before anything else is written
+        if family is None:
+            log.info("message from a number nobody enrolled; answered with one line")
+            return InboundResult(
+                known_sender=False,
+                replies=[services.catalogue.render("system.unknown_sender", {})],
+            )
+        family.last_inbound_at = now
+        outcome = handle_message(
+            services.flows,
+            state_of(family),
+            MessageIn(body, len(media)),
+            context_for(family, now),
+            family.opted_out,
+        )
+        applied: Applied = apply_outcome(session, services, family, outcome, now, inbound=message)
+    return InboundResult(outbox=applied.outbox)
+
+
+def simulated_sid() -> str:
+    """A MessageSid for messages typed into the simulator (never clashes with Twilio's)."""
+    return "SM" + uuid.uuid4().hex

@@ -1,0 +1,130 @@
+"""The composition root: settings, database, flows, words and the gateway of one process.
+
+The web app, the command line and the scheduler each build one ``Services`` and pass it down; the
+clock is injectable so tests never sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from flows.conversation import SYSTEM_KEYS
+from flows.loader import FlowSet, FlowSetError, load_flow_dir
+from flows.yamlload import SourceError
+from messages.catalog import Catalogue, CatalogueError, load_catalogue
+from messages.twilio_io import Gateway, HeldGateway, TwilioGateway
+from service.config import Settings
+from service.db import Database
+
+log = logging.getLogger("bravesteps")
+
+SHELL_KEYS = ("system.unknown_sender", "system.alert_to_staff")
+
+
+def utcnow() -> datetime:
+    """The real time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class ContentError(Exception):
+    """The flows or catalogues cannot be used; ``lines`` are ``file:line: problem`` each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+def load_content(settings: Settings) -> tuple[FlowSet, Catalogue]:
+    """Load and cross-check the catalogues and flows, or raise ``ContentError``."""
+    try:
+        catalogue = load_catalogue(settings.messages_dir)
+    except CatalogueError as exc:
+        raise ContentError([str(e) for e in exc.errors]) from None
+    missing = [key for key in (*SYSTEM_KEYS, *SHELL_KEYS) if key not in catalogue.keys]
+    if missing:
+        raise ContentError(
+            [
+                str(
+                    SourceError(
+                        str(settings.messages_dir / "en.yaml"),
+                        1,
+                        f"the service needs the message '{key}'; add it",
+                    )
+                )
+                for key in missing
+            ]
+        )
+    try:
+        flowset = load_flow_dir(settings.flows_dir, catalogue.keys)
+    except FlowSetError as exc:
+        raise ContentError([str(e) for e in exc.errors]) from None
+    return flowset, catalogue
+
+
+def make_gateway(settings: Settings) -> Gateway:
+    """Twilio when credentials are set, else the database-only gateway of the demo."""
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        return TwilioGateway(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            sms_from=settings.twilio_sms_from,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            whatsapp_from=settings.twilio_whatsapp_from,
+            base_url=settings.twilio_api_base_url,
+            timeout=settings.send_timeout,
+        )
+    return HeldGateway()
+
+
+@dataclass
+class Services:
+    """Everything one process needs to handle messages and timed work."""
+
+    settings: Settings
+    db: Database
+    flows: FlowSet
+    catalogue: Catalogue
+    gateway: Gateway
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def now(self) -> datetime:
+        """The current time from the injected clock."""
+        return self.clock()
+
+    def reload_content(self) -> list[str]:
+        """Reload flows and words; on any error keep the running ones and return the errors."""
+        try:
+            self.flows, self.catalogue = load_content(self.settings)
+        except ContentError as exc:
+            log.warning(
+                "flow reload refused: %d problem(s); the running flows stay", len(exc.lines)
+            )
+            return exc.lines
+        return []
+
+    def status_callback_url(self) -> str | None:
+        """Where Twilio should report delivery, when the public URL is known."""
+        if self.settings.public_url:
+            return self.settings.public_url + "/twilio/status"
+        return None
+
+
+def build_services(
+    settings: Settings,
+    *,
+    gateway: Gateway | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Services:
+    """Wire one process together; raises ``ContentError`` on bad flows or words."""
+    flowset, catalogue = load_content(settings)
+    return Services(
+        settings=settings,
+        db=Database(settings.database_url),
+        flows=flowset,
+        catalogue=catalogue,
+        gateway=gateway or make_gateway(settings),
+        clock=clock or utcnow,
+    )
