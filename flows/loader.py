@@ -98,7 +98,7 @@ _STEP_FIELDS = [*Step.model_fields, "if", "else"]
 
 def parse_flow(text: str, file: str) -> tuple[Flow, Located]:
     """Read one flow file and check its shape."""
-    located = load_located(text, file)
+    located = load_located(text, file, core_schema=True)
     if not isinstance(located.value, dict):
         raise FlowSetError(
             [SourceError(file, 1, "a flow file starts with 'flow: name' and a list of 'steps'")]
@@ -117,7 +117,7 @@ def parse_flow(text: str, file: str) -> tuple[Flow, Located]:
 
 def parse_keywords(text: str, file: str) -> Keywords:
     """Read the keyword file: ``language: {stop: [...], start: [...], help: [...]}``."""
-    located = load_located(text, file)
+    located = load_located(text, file, core_schema=True)
     data = located.value or {}
     if not isinstance(data, dict):
         raise FlowSetError([SourceError(file, 1, "write one section per language, like 'en:'")])
@@ -267,6 +267,8 @@ def check_references(flowset: FlowSet, catalogue_keys: set[str]) -> list[SourceE
         if flow.recovery and flow.recovery not in index:
             errors.append(_unknown_step(src, ("recovery",), flow.recovery, ids))
         errors.extend(_check_graph(src, flow))
+    if not errors:
+        errors.extend(_check_go_loops(flowset))
     return errors
 
 
@@ -358,3 +360,66 @@ def _check_graph(src: Located, flow: Flow) -> list[SourceError]:
                 )
                 break
     return errors
+
+
+def _check_go_loops(flowset: FlowSet) -> list[SourceError]:
+    """No flows that hand over to each other with ``go`` without ever waiting for the parent.
+
+    Flow A leads straight on to flow B when, from A's first step, a ``go: B`` step is reached
+    without passing an ``ask`` or a ``wait``. A circle of such hand-overs (A -> B -> A, or a flow
+    that goes to itself) would spin forever; one flow's own check cannot see it.
+    """
+    straight_on: dict[str, list[tuple[str, int]]] = {}
+    for name, flow in flowset.flows.items():
+        steps = {s.id: (i, s) for i, s in enumerate(flow.steps)}
+        seen: set[str] = set()
+        todo = [flow.first]
+        found: list[tuple[str, int]] = []
+        while todo:
+            current = todo.pop()
+            if current in seen or current not in steps:
+                continue
+            seen.add(current)
+            i, step = steps[current]
+            if step.kind in WAITING_KINDS:
+                continue
+            if step.go is not None:
+                found.append((step.go, i))
+            todo.extend(step.targets())
+        straight_on[name] = found
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[tuple[str, int]]) -> list[tuple[str, int]] | None:
+        state[name] = 1
+        for target, index in straight_on.get(name, []):
+            if target not in flowset.flows:
+                continue
+            here = [*trail, (name, index)]
+            if state.get(target) == 1:
+                start = next(k for k, (flow, _) in enumerate(here) if flow == target)
+                return here[start:]
+            if target not in state:
+                loop = visit(target, here)
+                if loop:
+                    return loop
+        state[name] = 2
+        return None
+
+    for name in flowset.flows:
+        if name in state:
+            continue
+        loop = visit(name, [])
+        if loop:
+            flow, index = loop[-1]
+            src = flowset.sources[flow]
+            names = [f for f, _ in loop] + [loop[0][0]]
+            return [
+                SourceError(
+                    src.file,
+                    src.line(("steps", index, "go")),
+                    "these flows go round in a loop without waiting for the parent: "
+                    + " -> ".join(names)
+                    + "; put an 'ask' or a 'wait' before the 'go'",
+                )
+            ]
+    return []

@@ -31,7 +31,7 @@ from flows.effects import (
     Visited,
     WakeUp,
 )
-from flows.loader import FlowSet
+from flows.loader import WAITING_KINDS, FlowSet
 from flows.model import Step, parse_duration
 
 MAX_STEPS_PER_EVENT = 200
@@ -86,7 +86,16 @@ def _recover(
     version = flowset.versions[state.flow]
     if state.version == version:
         return state, False
-    if state.step is None or flowset.step(state.flow, state.step) is not None:
+    if state.step is None:
+        return state.at(version=version), False
+    step = flowset.step(state.flow, state.step)
+    if step is not None:
+        if state.waiting and step.kind not in WAITING_KINDS:
+            # The question was turned into a step that does not wait: nothing would ever move
+            # the parent on, so run the step from here.
+            effects.append(Note(f"step {state.step} of {state.flow} no longer waits; carried on"))
+            effects.append(CancelWakes())
+            return state.at(version=version, waiting=False, attempts=0), True
         return state.at(version=version), False
     effects.append(
         Note(f"step {state.step} of {state.flow} was removed; moved to {flow.recovery_step}")

@@ -13,6 +13,13 @@ It runs the same pure engine as the service, with a simulated clock, so hundreds
       - send: [onboarding.thanks_yes, onboarding.not_emergency]
       - after: 2 days
       - stored: {session_day: tuesday}
+
+Each line of ``conversation`` is one of: ``parent`` (what the parent sends, exactly as written),
+``send`` (a key, a list of keys, or ``{contains: words}``, in the order they are sent), ``after``
+(let time pass: due reminders and waits fire), ``stored`` (variables the conversation holds),
+``measured`` (the last value of each measure), ``consent`` (given / not given), ``opted_out``
+(true / false), ``alert`` (an alert of this kind was raised) and ``at_step`` (``flow.step``).
+A message the service sends that the script does not expect is a failure.
 """
 
 from __future__ import annotations
@@ -178,7 +185,7 @@ def run_script(flowset: FlowSet, render: Render, located: Located) -> ScriptResu
         )
         return result
     start = data.get("start")
-    if start not in flowset.flows:
+    if not isinstance(start, str) or start not in flowset.flows:
         fail(("start",), f"'start' must name a flow; there is no flow '{start}'")
         return result
     try:
@@ -192,21 +199,31 @@ def run_script(flowset: FlowSet, render: Render, located: Located) -> ScriptResu
         return result
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
+    family = data.get("family") or {}
+    if not isinstance(family, dict):
+        fail(("family",), "'family' takes names and values, like {child_name: Sam}")
+        return result
     harness = _Harness(
         flowset=flowset,
         render=render,
-        family={**DEFAULT_FAMILY, **(data.get("family") or {})},
+        family={**DEFAULT_FAMILY, **family},
         language=str(data.get("language") or "en"),
         now=at,
     )
     harness.event(StartFlow(str(start)))
     conversation = data.get("conversation") or []
+    if not isinstance(conversation, list):
+        fail(("conversation",), "'conversation' is a list of lines, each starting with '- '")
+        return result
     for i, item in enumerate(conversation):
         path: tuple[str | int, ...] = ("conversation", i)
         if not isinstance(item, dict) or len(item) != 1 or next(iter(item)) not in ITEM_KINDS:
             fail(path, f"each line is one of: {', '.join(ITEM_KINDS)}")
             break
         kind, value = next(iter(item.items()))
+        if kind == "parent" and value is not None and not isinstance(value, dict | list):
+            # The words exactly as written: "7.0" or "+44" must not be retyped by YAML.
+            value = located.texts.get((*path, kind), value)
         if kind in ("parent", "after") and harness.outbox:
             key, text = harness.outbox[0]
             fail(
@@ -214,7 +231,12 @@ def run_script(flowset: FlowSet, render: Render, located: Located) -> ScriptResu
                 f"the service also sent {key} ('{_short(text)}'), which the script does not expect",
             )
             harness.outbox.clear()
-        if not _line(harness, kind, value, functools.partial(fail, path)):
+        try:
+            carry_on = _line(harness, kind, value, functools.partial(fail, path))
+        except (TypeError, ValueError) as exc:
+            fail(path, f"cannot read this '{kind}' line ({exc})")
+            carry_on = False
+        if not carry_on:
             break
     if harness.outbox and not result.failures:
         key, text = harness.outbox[0]
@@ -275,8 +297,11 @@ def _line(harness: _Harness, kind: str, value: Any, fail: Callable[[str], None])
             )
         return True
     if kind == "opted_out":
-        if harness.opted_out != bool(value):
-            fail(f"expected opted_out {bool(value)}, found {harness.opted_out}")
+        want_out = _truth(value)
+        if want_out is None:
+            fail(f"write 'opted_out: true' or 'opted_out: false', not {value!r}")
+        elif harness.opted_out != want_out:
+            fail(f"expected opted_out {want_out}, found {harness.opted_out}")
         return True
     if kind == "alert":
         if str(value) not in harness.alerts:
@@ -287,6 +312,18 @@ def _line(harness: _Harness, kind: str, value: Any, fail: Callable[[str], None])
     if where != str(value):
         fail(f"expected the conversation at {value}, it is at {where}")
     return True
+
+
+def _truth(value: Any) -> bool | None:
+    """``true``/``yes``/``on`` or ``false``/``no``/``off``; None for anything else."""
+    if isinstance(value, bool):
+        return value
+    said = str(value).strip().lower()
+    if said in ("true", "yes", "on", "1"):
+        return True
+    if said in ("false", "no", "off", "0"):
+        return False
+    return None
 
 
 def _describe(expected: dict[str, str]) -> str:
@@ -310,7 +347,11 @@ def find_scripts(paths: Iterable[Path]) -> list[Path]:
 
 def load_script(path: Path) -> Located:
     """Read one script file with its lines."""
-    return load_located(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SourceError(str(path), 1, "the file is not UTF-8 text; save it as UTF-8") from None
+    return load_located(text, str(path), core_schema=True)
 
 
 def coverage(flowset: FlowSet, results: Iterable[ScriptResult]) -> tuple[int, int, list[str]]:

@@ -7,6 +7,7 @@ keep a map from each value's path (``("steps", 3, "next")``) to its line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,50 @@ from typing import Any
 import yaml
 
 Path = tuple[str | int, ...]
-_SCALARS = yaml.constructor.SafeConstructor()
+
+
+class _CoreLoader(yaml.SafeLoader):
+    """YAML 1.2 core schema for plain values: only true/false are booleans.
+
+    Under YAML 1.1 (PyYAML's default) ``yes``, ``no`` and ``on`` are booleans, ``18:00`` is the
+    number 1080 and ``2026-02-30`` is a date that fails to build. Clinicians write ``words: [yes,
+    ok]`` and ``parent: 18:00`` and mean the words they typed.
+    """
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}  # its own registry, not SafeLoader's
+
+
+_CoreLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_CoreLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
+)
+_CoreLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+_CoreLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
+
+
+class _CoreConstructor(yaml.constructor.SafeConstructor):
+    """Builds core-schema integers: ``08`` is eight (YAML 1.1 reads a leading 0 as octal)."""
+
+    def construct_core_int(self, node: yaml.ScalarNode) -> int:
+        text = str(self.construct_scalar(node)).replace("_", "")
+        digits = text.lstrip("+-").lower()
+        return int(text, 0) if digits.startswith(("0o", "0x", "0b")) else int(text)
+
+
+_CoreConstructor.add_constructor("tag:yaml.org,2002:int", _CoreConstructor.construct_core_int)
 
 
 class SourceError(Exception):
@@ -29,11 +73,16 @@ class SourceError(Exception):
 
 @dataclass
 class Located:
-    """A YAML document as plain Python values, with the line of every value."""
+    """A YAML document as plain Python values, with the line of every value.
+
+    ``texts`` keeps every scalar exactly as written (``7`` stays ``"7"``, ``yes`` stays
+    ``"yes"``), for readers that want the words rather than the value YAML makes of them.
+    """
 
     file: str
     value: Any
     lines: dict[Path, int] = field(default_factory=dict)
+    texts: dict[Path, str] = field(default_factory=dict)
 
     def line(self, path: Iterable[str | int]) -> int:
         """Return the line of the value at ``path``, or of its nearest ancestor."""
@@ -45,31 +94,60 @@ class Located:
         return self.lines.get((), 1)
 
 
-def _build(node: yaml.Node, path: Path, lines: dict[Path, int], file: str) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in result:
-                raise SourceError(
-                    file,
-                    key_node.start_mark.line + 1,
-                    f"'{key}' appears twice here; keep one of them",
-                )
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _build(value_node, (*path, key), lines, file)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
-    return _SCALARS.construct_object(node, deep=True)
+class _Builder:
+    """Turns composed nodes into values, recording each value's line and written text."""
+
+    def __init__(self, file: str, constructor: yaml.constructor.SafeConstructor) -> None:
+        self.file = file
+        self.constructor = constructor
+        self.lines: dict[Path, int] = {}
+        self.texts: dict[Path, str] = {}
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        lines = self.lines
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                if key in result:
+                    raise SourceError(
+                        self.file,
+                        key_node.start_mark.line + 1,
+                        f"'{key}' appears twice here; keep one of them",
+                    )
+                result[key] = self.build(value_node, (*path, key))
+                lines[(*path, key)] = key_node.start_mark.line + 1
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        self.texts[path] = str(node.value)
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            tag = str(node.tag)
+            fix = (
+                "put it in quotes"
+                if tag.startswith("tag:yaml.org,2002:")
+                else f"remove the '{tag}' in front of it"
+            )
+            raise SourceError(
+                self.file,
+                node.start_mark.line + 1,
+                f"cannot read the value '{node.value}' ({problem}); {fix}",
+            ) from None
 
 
-def load_located(text: str, file: str) -> Located:
-    """Parse one YAML document, turning syntax errors into ``SourceError`` with a line."""
+def load_located(text: str, file: str, *, core_schema: bool = False) -> Located:
+    """Parse one YAML document, turning syntax errors into ``SourceError`` with a line.
+
+    ``core_schema`` reads plain values the YAML 1.2 way (see ``_CoreLoader``): what people type in
+    flows and scripts stays the words they typed. Without it PyYAML's YAML 1.1 rules apply.
+    """
+    loader = _CoreLoader if core_schema else yaml.SafeLoader
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -79,7 +157,10 @@ def load_located(text: str, file: str) -> Located:
         ) from None
     except yaml.YAMLError as exc:
         raise SourceError(file, 1, f"YAML error: {exc}") from None
-    lines: dict[Path, int] = {}
     if node is None:
         return Located(file, None, {(): 1})
-    return Located(file, _build(node, (), lines, file), lines)
+    # A constructor per document: PyYAML's keeps every object it built until its next document.
+    constructor = (_CoreConstructor if core_schema else yaml.constructor.SafeConstructor)()
+    builder = _Builder(file, constructor)
+    value = builder.build(node, ())
+    return Located(file, value, builder.lines, builder.texts)

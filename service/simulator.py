@@ -3,29 +3,39 @@
 Only registered when no Twilio credentials are set (the demo): it lets anyone inject messages as
 any pretend parent, which must never be possible on a real deployment. Messages typed here go
 through exactly the same handling as Twilio's webhook, and the outbox is kept in the database.
+
+"Skip ahead" moves a simulated clock that every simulator action then uses, so two skips of one
+day reach a wait of two days, and what a parent types after a skip happens at the skipped-to time.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from scheduler.tick import run_tick
 from service.enrolment import EnrolmentError, EnrolRequest, add_staff, enrol_family
 from service.inbound import handle_inbound, simulated_sid
 from service.models import Family, Message, Staff
+from service.outbox import drain
 from service.webhooks import services as _services
 from service.wiring import Services
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 
-DEMO_THERAPIST_PHONE = "+447700900001"  # Ofcom's drama range: never a real phone
+# Ofcom's drama range, 07700 900000-900999: numbers that are never a real phone.
+DRAMA_RANGE = "+447700900"
+DEMO_THERAPIST_PHONE = DRAMA_RANGE + "001"
 NAMES = ("Sam", "Alex", "Maya", "Leo", "Ruby", "Noah", "Isla", "Theo")
+MAX_SKIP_DAYS = 60.0
+OFFSET_KEY = "bravesteps.simulator.offset"
 
 
 @bp.get("")
@@ -34,37 +44,76 @@ def page() -> str:
     return render_template("simulator.html")
 
 
-def _demo_therapist(svc: Services) -> Staff:
-    with svc.db.transaction() as session:
-        staff = session.scalar(select(Staff).where(Staff.phone == DEMO_THERAPIST_PHONE))
-        if staff is None:
-            staff = add_staff(
-                session,
-                name="Jo Demo",
-                phone=DEMO_THERAPIST_PHONE,
-                email=None,
-                channel="sms",
-                role="therapist",
-                region="GB",
-                now=svc.now(),
-            )
-        return staff
+def _offset() -> timedelta:
+    offset: timedelta = current_app.extensions.get(OFFSET_KEY, timedelta())
+    return offset
+
+
+def _simulated() -> Services:
+    """The app's services on the simulated clock (the real one moved on by every skip)."""
+    svc = _services()
+    offset = _offset()
+    if not offset:
+        return svc
+    clock = svc.clock
+    return replace(svc, clock=lambda: clock() + offset)
+
+
+def _json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+def _error(text: str, status: int) -> tuple[Response, int]:
+    return jsonify({"error": text}), status
+
+
+def _demo_therapist(svc: Services) -> str:
+    """The reference of the one pretend therapist every pretend family is enrolled with."""
+    for _ in range(2):
+        try:
+            with svc.db.transaction() as session:
+                staff = session.scalar(select(Staff).where(Staff.phone == DEMO_THERAPIST_PHONE))
+                if staff is None:
+                    staff = add_staff(
+                        session,
+                        name="Jo Demo",
+                        phone=DEMO_THERAPIST_PHONE,
+                        email=None,
+                        channel="sms",
+                        role="therapist",
+                        region="GB",
+                        now=svc.now(),
+                    )
+                return staff.ref
+        except IntegrityError:  # another request added it at the same moment
+            continue
+    raise RuntimeError("could not add the demo therapist")
+
+
+def _free_phone(session: Session) -> str | None:
+    """A drama-range number no pretend family has yet."""
+    taken = set(
+        session.scalars(select(Family.phone).where(Family.phone.startswith(DRAMA_RANGE))).all()
+    )
+    taken.add(DEMO_THERAPIST_PHONE)
+    free = [f"{DRAMA_RANGE}{n:03d}" for n in range(1000) if f"{DRAMA_RANGE}{n:03d}" not in taken]
+    return random.choice(free) if free else None
 
 
 @bp.post("/api/families")
 def enrol() -> tuple[Response, int]:
     """Enrol a pretend family in one click and send the opening message."""
-    svc = _services()
-    data = request.get_json(silent=True) or {}
-    therapist = _demo_therapist(svc)
-    child = str(data.get("child_name") or random.choice(NAMES))[:60]
+    svc = _simulated()
+    data = _json_body()
+    therapist_ref = _demo_therapist(svc)
+    child = str(data.get("child_name") or "").strip()[:60] or random.choice(NAMES)
     channel = "whatsapp" if data.get("channel") == "whatsapp" else "sms"
     try:
         with svc.db.transaction() as session:
-            for _ in range(20):
-                phone = f"+4477009{random.randint(10000, 99999)}"
-                if session.scalar(select(Family.id).where(Family.phone == phone)) is None:
-                    break
+            phone = _free_phone(session)
+            if phone is None:
+                return _error("all 1,000 pretend phone numbers are in use", 409)
             family = enrol_family(
                 session,
                 EnrolRequest(
@@ -72,7 +121,7 @@ def enrol() -> tuple[Response, int]:
                     channel=channel,
                     child_name=child,
                     child_age=8,
-                    therapist_ref=therapist.ref,
+                    therapist_ref=therapist_ref,
                 ),
                 region=svc.settings.default_region,
                 default_timezone=svc.settings.default_timezone,
@@ -81,24 +130,33 @@ def enrol() -> tuple[Response, int]:
             )
             ref = family.ref
     except EnrolmentError as exc:
-        return jsonify({"error": str(exc)}), 400
+        return _error(str(exc), 400)
+    except IntegrityError:
+        return _error("that pretend number was taken at the same moment; try again", 409)
     run_tick(svc)
     return jsonify({"ref": ref}), 201
 
 
-def _family(svc: Services, ref: str) -> Family | None:
-    with svc.db.transaction() as session:
-        return session.scalar(select(Family).where(Family.ref == ref))
+def _view(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "direction": message.direction,
+        "body": message.body or "",
+        "status": message.status,
+        "key": message.catalogue_key,
+        "quick_replies": message.quick_replies or [],
+        "at": message.created_at.isoformat(),
+    }
 
 
 @bp.get("/api/families/<ref>")
 def transcript(ref: str) -> tuple[Response, int]:
     """The parent's conversation and the therapist's phone, for the page to draw."""
-    svc = _services()
-    family = _family(svc, ref)
-    if family is None:
-        return jsonify({"error": "no such pretend family"}), 404
+    svc = _simulated()
     with svc.db.transaction() as session:
+        family = session.scalar(select(Family).where(Family.ref == ref))
+        if family is None:
+            return _error("no such pretend family", 404)
         rows = session.scalars(
             select(Message)
             .where(
@@ -112,64 +170,58 @@ def transcript(ref: str) -> tuple[Response, int]:
         conversation = family.conversation
         where = (
             f"{conversation.flow}.{conversation.step}"
-            if conversation and conversation.flow
+            if conversation is not None and conversation.flow
             else "-"
         )
-
-    def view(m: Message) -> dict[str, Any]:
-        return {
-            "id": m.id,
-            "direction": m.direction,
-            "body": m.body or "",
-            "status": m.status,
-            "key": m.catalogue_key,
-            "quick_replies": m.quick_replies or [],
-            "at": m.created_at.isoformat(),
+        body = {
+            "ref": family.ref,
+            "child_name": family.child_name,
+            "channel": family.channel,
+            "status": family.status,
+            "step": where,
+            "now": _now_text(svc.now()),
+            "parent": [_view(m) for m in rows if m.family_id == family.id],
+            "therapist": [_view(m) for m in rows if m.staff_id == family.therapist_id],
         }
+    return jsonify(body), 200
 
-    return (
-        jsonify(
-            {
-                "ref": family.ref,
-                "child_name": family.child_name,
-                "status": family.status,
-                "step": where,
-                "parent": [view(m) for m in rows if m.family_id == family.id],
-                "therapist": [view(m) for m in rows if m.staff_id == family.therapist_id],
-            }
-        ),
-        200,
-    )
+
+def _now_text(moment: datetime) -> str:
+    return moment.isoformat(timespec="minutes")
 
 
 @bp.post("/api/families/<ref>/messages")
 def say(ref: str) -> tuple[Response, int]:
     """The pretend parent sends a message, handled exactly as a Twilio webhook would be."""
-    svc = _services()
-    family = _family(svc, ref)
-    if family is None:
-        return jsonify({"error": "no such pretend family"}), 404
-    data = request.get_json(silent=True) or {}
-    text = str(data.get("text") or "")
+    svc = _simulated()
+    with svc.db.transaction() as session:
+        family = session.scalar(select(Family).where(Family.ref == ref))
+        address = family.address if family is not None else None
+    if address is None:
+        return _error("no such pretend family", 404)
+    text = str(_json_body().get("text") or "")
     if not text.strip():
-        return jsonify({"error": "type a message first"}), 400
-    form = {"MessageSid": simulated_sid(), "From": family.address, "Body": text, "NumMedia": "0"}
+        return _error("type a message first", 400)
+    form = {"MessageSid": simulated_sid(), "From": address, "Body": text, "NumMedia": "0"}
     result = handle_inbound(svc, form)
-    current_app.extensions["bravesteps.dispatcher"].submit(result.outbox)
+    if result.outbox:
+        # Sent here, on the simulated clock, so the replies are on the page when it next draws.
+        drain(svc, ids=result.outbox)
     return jsonify({"ok": True}), 202
 
 
 @bp.post("/api/tick")
 def tick() -> tuple[Response, int]:
-    """Run the scheduler now, optionally as if ``days`` had passed (to skip a wait in the demo)."""
-    svc = _services()
-    data = request.get_json(silent=True) or {}
+    """Run the scheduler now, after moving the simulated clock on by ``days`` (to skip a wait)."""
+    raw = _json_body().get("days") or 0
     try:
-        days = max(0.0, min(float(data.get("days") or 0), 60.0))
+        days = float(raw)
     except (TypeError, ValueError):
-        return jsonify({"error": "days must be a number"}), 400
+        return _error("days must be a number", 400)
+    if not 0 <= days <= MAX_SKIP_DAYS:
+        return _error(f"days must be between 0 and {MAX_SKIP_DAYS:g}", 400)
     if days:
-        later = svc.now() + timedelta(days=days)
-        svc = replace(svc, clock=lambda: later)
+        current_app.extensions[OFFSET_KEY] = _offset() + timedelta(days=days)
+    svc = _simulated()
     report = run_tick(svc)
-    return jsonify({"summary": report.line()}), 200
+    return jsonify({"summary": report.line(), "now": _now_text(svc.now())}), 200
