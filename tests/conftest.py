@@ -23,13 +23,13 @@ from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from twilio_standin import TwilioStandIn  # noqa: E402
+from twilio_standin import TwilioStandIn
 
-from service import create_app  # noqa: E402
-from service.config import Settings, load_settings  # noqa: E402
-from service.db import upgrade  # noqa: E402
-from service.enrolment import EnrolRequest, add_staff, enrol_family  # noqa: E402
-from service.wiring import Services, build_services  # noqa: E402
+from service import create_app
+from service.config import Settings, load_settings
+from service.db import upgrade
+from service.enrolment import EnrolRequest, add_staff, enrol_family
+from service.wiring import Services, build_services
 
 PUBLIC_URL = "https://bravesteps.test"
 AUTH_TOKEN = "f" * 32

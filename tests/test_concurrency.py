@@ -77,7 +77,9 @@ def test_two_messages_from_one_parent_at_the_same_instant(services: Services, st
             family = session.scalar(select(Family).where(Family.phone == enrolled.phone))
             assert family is not None
             inbound = session.scalars(
-                select(Message.body).where(Message.family_id == family.id, Message.direction == "in")
+                select(Message.body).where(
+                    Message.family_id == family.id, Message.direction == "in"
+                )
             ).all()
             stored = session.get(Conversation, family.id)
         assert sorted(inbound) == ["tuesday", "yes"]
@@ -92,12 +94,16 @@ def test_two_messages_from_one_parent_at_the_same_instant(services: Services, st
         assert family.consent_at is not None
 
 
-def test_the_same_message_sid_twice_at_once_is_handled_once(services: Services, standin: Any) -> None:
+def test_the_same_message_sid_twice_at_once_is_handled_once(
+    services: Services, standin: Any
+) -> None:
     enrolled = enrol(services)
     run_tick(services)
     for _ in range(5):
         form = inbound_form(enrolled.phone, "help", sid=message_sid())
-        results = at_once(lambda f=form: handle_inbound(services, f), lambda f=form: handle_inbound(services, f))
+        results = at_once(
+            lambda f=form: handle_inbound(services, f), lambda f=form: handle_inbound(services, f)
+        )
         assert sorted(r.duplicate for r in results) == [False, True]
     with services.db.transaction() as session:
         assert len(session.scalars(select(Message.id).where(Message.direction == "in")).all()) == 5

@@ -76,7 +76,9 @@ class Deployment:
                     return
             except requests.RequestException:
                 pass
-            assert self.process.poll() is None, self.process.stderr.read() if self.process.stderr else ""
+            assert self.process.poll() is None, (
+                self.process.stderr.read() if self.process.stderr else ""
+            )
             time.sleep(0.1)  # waiting for a process to be ready, not for timing
         raise AssertionError("gunicorn did not become healthy")
 
@@ -91,7 +93,9 @@ class Deployment:
         return requests.post(self.url + "/twilio/messages", data=form, headers=headers, timeout=30)
 
     def scalar(self, sql: str) -> Any:
-        engine = create_engine(self.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1))
+        engine = create_engine(
+            self.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+        )
         try:
             with engine.connect() as connection:
                 return connection.execute(text(sql)).scalar()
@@ -122,8 +126,17 @@ def deployment(database_url: str, standin: Any, tmp_path: Path) -> Iterator[Depl
 def test_enrol_opening_yes_and_the_first_session(deployment: Deployment, standin: Any) -> None:
     therapist = deployment.cli("therapist", "add", "--name", "Jo Bloggs", "--phone", "07700900555")
     ref = deployment.cli(
-        "enrol", "--phone", "07700 900123", "--channel", "sms", "--child-name", "Sam",
-        "--child-age", "8", "--therapist", therapist,
+        "enrol",
+        "--phone",
+        "07700 900123",
+        "--channel",
+        "sms",
+        "--child-name",
+        "Sam",
+        "--child-age",
+        "8",
+        "--therapist",
+        therapist,
     )
     assert ref.startswith("F-")
     deployment.cli("tick")
@@ -146,8 +159,17 @@ def test_enrol_opening_yes_and_the_first_session(deployment: Deployment, standin
 def test_forged_duplicate_and_stop(deployment: Deployment, standin: Any) -> None:
     therapist = deployment.cli("therapist", "add", "--name", "Jo", "--phone", "07700900556")
     deployment.cli(
-        "enrol", "--phone", "+447700900124", "--channel", "sms", "--child-name", "Ada",
-        "--child-age", "7", "--therapist", therapist,
+        "enrol",
+        "--phone",
+        "+447700900124",
+        "--channel",
+        "sms",
+        "--child-name",
+        "Ada",
+        "--child-age",
+        "7",
+        "--therapist",
+        therapist,
     )
     deployment.cli("tick")
     phone = "+447700900124"
@@ -179,8 +201,17 @@ def test_two_messages_at_the_same_instant_over_http(deployment: Deployment, stan
     phones = [f"+4477009003{i:02d}" for i in range(5)]
     for phone in phones:
         deployment.cli(
-            "enrol", "--phone", phone, "--channel", "sms", "--child-name", "Kit",
-            "--child-age", "9", "--therapist", therapist,
+            "enrol",
+            "--phone",
+            phone,
+            "--channel",
+            "sms",
+            "--child-name",
+            "Kit",
+            "--child-age",
+            "9",
+            "--therapist",
+            therapist,
         )
     deployment.cli("tick")
     for phone in phones:
@@ -188,7 +219,9 @@ def test_two_messages_at_the_same_instant_over_http(deployment: Deployment, stan
         barrier = threading.Barrier(2)
         codes: list[int] = []
 
-        def send(form: dict[str, str]) -> None:
+        def send(
+            form: dict[str, str], barrier: threading.Barrier = barrier, codes: list[int] = codes
+        ) -> None:
             barrier.wait()
             codes.append(deployment.post(form).status_code)
 
@@ -200,6 +233,7 @@ def test_two_messages_at_the_same_instant_over_http(deployment: Deployment, stan
         assert codes == [200, 200]
     assert deployment.scalar("SELECT count(*) FROM messages WHERE direction = 'in'") == 10
     # Each family consented exactly once, whatever the order the two messages were taken in.
-    assert deployment.scalar("SELECT count(*) FROM consent_events WHERE kind = 'consent_given'") == 5
+    assert (
+        deployment.scalar("SELECT count(*) FROM consent_events WHERE kind = 'consent_given'") == 5
+    )
     assert deployment.scalar("SELECT count(*) FROM families WHERE consent_at IS NULL") == 0
-

@@ -17,7 +17,9 @@ from service.wiring import Services, build_services
 
 def rows(services: Services) -> list[Message]:
     with services.db.transaction() as session:
-        return list(session.scalars(select(Message).where(Message.direction == "out").order_by(Message.id)))
+        return list(
+            session.scalars(select(Message).where(Message.direction == "out").order_by(Message.id))
+        )
 
 
 def family(services: Services) -> Family:
@@ -39,7 +41,9 @@ def test_accepted_message_is_never_sent_again(services: Services, standin: Any) 
     assert sent[0].status_callback == "https://bravesteps.test/twilio/status"
 
 
-def test_429_and_500_are_retried_with_backoff(services: Services, standin: Any, clock: Clock) -> None:
+def test_429_and_500_are_retried_with_backoff(
+    services: Services, standin: Any, clock: Clock
+) -> None:
     enrolled = enrol(services)
     standin.fail_next(http_status=429, code=20429)
     standin.fail_next(http_status=500)
@@ -81,7 +85,9 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert len({w for w in waits}) == len(waits)
 
 
-def test_21610_opts_out_and_nothing_more_is_tried(services: Services, standin: Any, clock: Clock) -> None:
+def test_21610_opts_out_and_nothing_more_is_tried(
+    services: Services, standin: Any, clock: Clock
+) -> None:
     enrolled = enrol(services)
     standin.opt_out(enrolled.phone)
     run_tick(services)
@@ -93,7 +99,9 @@ def test_21610_opts_out_and_nothing_more_is_tried(services: Services, standin: A
     assert sum(1 for r in standin.requests if r.method == "POST") == 1
 
 
-def test_bad_number_is_marked_and_the_therapist_told(services: Services, standin: Any, clock: Clock) -> None:
+def test_bad_number_is_marked_and_the_therapist_told(
+    services: Services, standin: Any, clock: Clock
+) -> None:
     enrolled = enrol(services)
     standin.fail_next(http_status=400, code=21211, to=enrolled.phone)
     run_tick(services)
@@ -142,7 +150,9 @@ def test_timeout_before_twilio_stored_it_is_resent_once(
 
 
 def test_refused_connection_is_retried(settings: Any, clock: Clock) -> None:
-    services = build_services(replace(settings, twilio_api_base_url="http://127.0.0.1:9"), clock=clock)
+    services = build_services(
+        replace(settings, twilio_api_base_url="http://127.0.0.1:9"), clock=clock
+    )
     enrol(services)
     run_tick(services)
     [row] = rows(services)

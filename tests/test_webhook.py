@@ -40,7 +40,9 @@ def started(services: Services) -> Enrolled:
     return family
 
 
-def test_opening_message_then_yes_starts_the_programme(services: Services, client: Any, standin: Any) -> None:
+def test_opening_message_then_yes_starts_the_programme(
+    services: Services, client: Any, standin: Any
+) -> None:
     family = started(services)
     opening = standin.sent_to(family.phone)
     assert len(opening) == 1
@@ -59,7 +61,9 @@ def test_opening_message_then_yes_starts_the_programme(services: Services, clien
     assert kinds == ["consent_given"]
 
 
-def test_nothing_from_the_programme_before_yes(services: Services, client: Any, standin: Any) -> None:
+def test_nothing_from_the_programme_before_yes(
+    services: Services, client: Any, standin: Any
+) -> None:
     family = started(services)
     post_signed(client, "/twilio/messages", inbound_form(family.phone, "what is this"))
     post_signed(client, "/twilio/messages", inbound_form(family.phone, "NO"))
@@ -82,7 +86,9 @@ def _out(services: Services, family: Enrolled) -> list[Message]:
         )
 
 
-def test_forged_signature_is_refused_and_changes_nothing(services: Services, client: Any, standin: Any) -> None:
+def test_forged_signature_is_refused_and_changes_nothing(
+    services: Services, client: Any, standin: Any
+) -> None:
     family = started(services)
     form = inbound_form(family.phone, "YES")
     before = count(services)
@@ -113,11 +119,15 @@ def test_forged_signature_is_refused_and_changes_nothing(services: Services, cli
 
 
 def test_status_callback_needs_a_signature_too(services: Services, client: Any) -> None:
-    response = client.post("/twilio/status", data={"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered"})
+    response = client.post(
+        "/twilio/status", data={"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered"}
+    )
     assert response.status_code == 403
 
 
-def test_same_message_sid_twice_gets_one_reply(services: Services, client: Any, standin: Any) -> None:
+def test_same_message_sid_twice_gets_one_reply(
+    services: Services, client: Any, standin: Any
+) -> None:
     family = started(services)
     form = inbound_form(family.phone, "yes")
     first = post_signed(client, "/twilio/messages", form)
@@ -155,14 +165,18 @@ def test_stop_means_nothing_more_until_start(services: Services, client: Any, st
     assert not family_row(services, family.ref).opted_out
 
 
-@pytest.mark.parametrize("word", ["STOP", "stop.", "Unsubscribe", "cancel", "END", "quit", "stopall"])
+@pytest.mark.parametrize(
+    "word", ["STOP", "stop.", "Unsubscribe", "cancel", "END", "quit", "stopall"]
+)
 def test_stop_synonyms(services: Services, client: Any, standin: Any, word: str) -> None:
     family = started(services)
     post_signed(client, "/twilio/messages", inbound_form(family.phone, word))
     assert family_row(services, family.ref).opted_out
 
 
-def test_help_gives_the_crisis_numbers_and_keeps_the_place(services: Services, client: Any, standin: Any) -> None:
+def test_help_gives_the_crisis_numbers_and_keeps_the_place(
+    services: Services, client: Any, standin: Any
+) -> None:
     family = started(services)
     post_signed(client, "/twilio/messages", inbound_form(family.phone, "help"))
     reply = standin.sent_to(family.phone)[-1].body
@@ -174,7 +188,9 @@ def test_help_gives_the_crisis_numbers_and_keeps_the_place(services: Services, c
 
 def test_unknown_number_gets_one_polite_line(services: Services, client: Any, standin: Any) -> None:
     family = started(services)
-    response = post_signed(client, "/twilio/messages", inbound_form("+447700900999", "hello, is Sam ok?"))
+    response = post_signed(
+        client, "/twilio/messages", inbound_form("+447700900999", "hello, is Sam ok?")
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert body.count("<Message>") == 1
@@ -198,7 +214,9 @@ def test_whatsapp_family(services: Services, client: Any, standin: Any) -> None:
 
 BAD_FORMS = {
     "no From": lambda f: {k: v for k, v in f.items() if k != "From"},
-    "no MessageSid": lambda f: {k: v for k, v in f.items() if k not in ("MessageSid", "SmsMessageSid", "SmsSid")},
+    "no MessageSid": lambda f: {
+        k: v for k, v in f.items() if k not in ("MessageSid", "SmsMessageSid", "SmsSid")
+    },
     "From not a number": lambda f: dict(f, From="not-a-number"),
     "bad NumMedia": lambda f: dict(f, NumMedia="lots"),
     "bad MessageSid": lambda f: dict(f, MessageSid="x"),
@@ -206,7 +224,9 @@ BAD_FORMS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FORMS))
-def test_bad_webhooks_get_a_4xx_and_change_nothing(services: Services, client: Any, case: str) -> None:
+def test_bad_webhooks_get_a_4xx_and_change_nothing(
+    services: Services, client: Any, case: str
+) -> None:
     family = started(services)
     before = count(services)
     form = BAD_FORMS[case](inbound_form(family.phone, "yes"))
@@ -235,7 +255,9 @@ def test_odd_but_valid_messages_are_handled(services: Services, client: Any, sta
     ]
     assert [r.status_code for r in responses] == [200, 200, 200]
     with services.db.transaction() as session:
-        bodies = session.scalars(select(Message.body).where(Message.direction == "in").order_by(Message.id)).all()
+        bodies = session.scalars(
+            select(Message.body).where(Message.direction == "in").order_by(Message.id)
+        ).all()
     assert len(bodies[0] or "") == 1600 and "\x00" not in (bodies[1] or "")
 
 
