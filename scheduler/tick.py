@@ -18,6 +18,7 @@ from service.claims import claim_ids, new_token
 from service.conversations import apply_outcome, context_for, lock_family, state_of
 from service.models import DueWork
 from service.outbox import SendReport, drain, reconcile
+from service.programme import catch_up, resume
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.tick")
@@ -41,7 +42,7 @@ class TickReport:
         return (
             f"tick: {self.work_done} due item(s) done, {self.work_skipped} skipped; "
             f"{s.accepted} message(s) sent, {s.retried} to retry, {s.failed} failed, "
-            f"{s.cancelled} cancelled, {s.unknown} awaiting reconciliation; "
+            f"{s.cancelled} cancelled, {s.held} held, {s.unknown} awaiting reconciliation; "
             f"{self.reconciled} reconciled"
         )
 
@@ -78,11 +79,21 @@ def do_work(services: Services, work_id: int, token: str, now: datetime) -> tupl
         if family is None:
             work.outcome = "no family"
             return "skipped", []
-        if family.opted_out or family.status in ("declined",):
+        if family.opted_out or family.status in ("declined",) or family.number_invalid_at:
             work.outcome = "family not receiving"
             return "skipped", []
         payload = work.payload or {}
-        if work.kind == "start_flow":
+        if work.kind == "resume":
+            resume(session, family, now)
+            work.outcome = "done"
+            return "done", []
+        if work.kind == "calendar" and now - work.due_at > services.settings.late_limit:
+            # Too late to send now (the service was down): the calendar moves to the next session.
+            work.done_at = None
+            weeks = catch_up(session, family, work.due_at, now)
+            log.info("family %s: calendar moved %d week(s) after missed work", family.ref, weeks)
+            return "moved", []
+        if work.kind in ("start_flow", "calendar"):
             event: StartFlow | WakeUp = StartFlow(str(payload.get("flow")))
         elif work.kind == "wake":
             event = WakeUp(

@@ -7,7 +7,11 @@ Every command exits 0 on success and otherwise prints one line on stderr: 2 for 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import socket
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
@@ -17,7 +21,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from service.config import ConfigError, Settings, load_settings
+from service.config import ConfigError, Settings, load_settings, valid_timezone
 from service.db import upgrade
 from service.wiring import ContentError, Services, build_services
 
@@ -47,18 +51,39 @@ def _services(settings: Settings, clock: Callable[[], datetime] | None = None) -
         raise Failure("the flow files have problems:\n" + "\n".join(exc.lines)) from None
 
 
+def database_failure(exc: OperationalError | ProgrammingError) -> Failure:
+    """One line for a database error: what is wrong and what to run. Never the SQL or the URL."""
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    kind = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+    if (
+        "no such table" in text
+        or "no such column" in text
+        or kind in ("UndefinedTable", "UndefinedColumn")
+    ):
+        return Failure(
+            "the database is not set up (or not at the newest schema); run: bravesteps db upgrade"
+        )
+    if "database" in text and "does not exist" in text:
+        return Failure(
+            "the database named in DATABASE_URL does not exist; create it (createdb NAME), "
+            "then run: bravesteps db upgrade"
+        )
+    if "unable to open database file" in text:
+        return Failure("cannot open the SQLite file named in DATABASE_URL")
+    if "connection" in text.lower() or "could not translate host name" in text:
+        return Failure("cannot reach the database in DATABASE_URL; is it running?")
+    return Failure(f"the database refused the request ({kind})")
+
+
 def database_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a database that is missing or not migrated into one clear line."""
+    """Turn a database that is missing, unreachable or not migrated into one clear line."""
 
     @wraps(command)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except (OperationalError, ProgrammingError) as exc:
-            text = str(exc.orig) if exc.orig is not None else ""
-            if "no such table" in text or "does not exist" in text:
-                raise Failure("the database is not set up; run: bravesteps db upgrade") from None
-            raise Failure(f"the database refused the request ({type(exc.orig).__name__})") from None
+            raise database_failure(exc) from None
 
     return wrapped
 
@@ -83,8 +108,8 @@ def db_upgrade() -> None:
     settings = _settings()
     try:
         upgrade(settings.database_url)
-    except OperationalError as exc:
-        raise Failure(f"cannot reach the database ({type(exc.orig).__name__})") from None
+    except (OperationalError, ProgrammingError) as exc:
+        raise database_failure(exc) from None
     click.echo("database is at the newest schema")
 
 
@@ -132,6 +157,12 @@ def therapist_add(name: str, phone: str, email: str | None, channel: str, role: 
     click.echo(ref)
 
 
+def _timezone(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not valid_timezone(value):
+        raise click.BadParameter("must be an IANA time zone like Europe/London")
+    return value
+
+
 @cli.command()
 @click.option("--phone", required=True)
 @click.option("--channel", type=click.Choice(["sms", "whatsapp"]), required=True)
@@ -139,7 +170,7 @@ def therapist_add(name: str, phone: str, email: str | None, channel: str, role: 
 @click.option("--child-age", type=int, required=True)
 @click.option("--therapist", "therapist_ref", required=True, help="the therapist's reference")
 @click.option("--language", default="en", show_default=True)
-@click.option("--timezone")
+@click.option("--timezone", callback=_timezone)
 @click.option("--session-day")
 @click.option("--session-time")
 @database_errors
@@ -188,7 +219,7 @@ def enrol(
 # ---- timed work -----------------------------------------------------------------------------
 
 
-def parse_now(text: str | None) -> datetime | None:
+def parse_now(_ctx: Any, _param: Any, text: str | None) -> datetime | None:
     """``--now``: ISO-8601; a time without a zone is taken as UTC."""
     if text is None:
         return None
@@ -200,13 +231,12 @@ def parse_now(text: str | None) -> datetime | None:
 
 
 @cli.command()
-@click.option("--now", "now_text", help="act as if it were this time (ISO-8601)")
+@click.option("--now", "moment", callback=parse_now, help="act as if it were this time (ISO-8601)")
 @database_errors
-def tick(now_text: str | None) -> None:
+def tick(moment: datetime | None) -> None:
     """Do all timed work due now, send what is due, and exit."""
     from scheduler.tick import run_tick
 
-    moment = parse_now(now_text)
     clock = (lambda: moment) if moment is not None else None
     svc = _services(_settings(), clock=clock)
     report = run_tick(svc)
@@ -281,35 +311,63 @@ def _load(settings: Settings) -> Any:
 @cli.command()
 @click.option("--port", type=int, envvar="PORT", default=5000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
+@database_errors
 def demo(port: int, host: str) -> None:
     """Run the web app and the scheduler in one process, with the browser simulator."""
+    from werkzeug.serving import make_server
+
     from scheduler.process import start_background
     from service import create_app
 
     settings = _settings(demo=True)
     try:
         upgrade(settings.database_url)
-    except OperationalError as exc:
-        raise Failure(f"cannot reach the database ({type(exc.orig).__name__})") from None
+    except (OperationalError, ProgrammingError) as exc:
+        raise database_failure(exc) from None
     svc = _services(settings)
     app = create_app(svc)
-    scheduler_handle = start_background(svc, interval=min(settings.scheduler_interval, 5.0))
-    url = f"http://{host}:{port}"
+    try:
+        listener = socket.create_server((host, port))
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+        raise Failure(
+            f"cannot listen on {host}:{port} ({reason}); choose another with --port"
+        ) from None
+    server = make_server(host, port, app, threaded=True, fd=listener.fileno())
+    listener.close()  # the server holds its own copy of the socket
+    url = f"http://{host}:{server.port}"
     click.echo(f"bravesteps demo is running: open {url}/simulator  (health: {url}/healthz)")
     if not settings.twilio_enabled:
         click.echo("no Twilio credentials: messages stay in the database and show in the simulator")
-    from werkzeug.serving import run_simple
-
+    scheduler_handle = start_background(svc, interval=min(settings.scheduler_interval, 5.0))
+    # SIGTERM (docker stop, a test) ends the demo as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _exit_quietly)
     try:
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        server.serve_forever()
     finally:
         scheduler_handle.shutdown(wait=False)
+        svc.db.dispose()
+
+
+def _exit_quietly(_signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _unexpected(exc: BaseException) -> str:
+    """Type and place of an error nobody foresaw; never its text (it may quote a parent)."""
+    frames = traceback.extract_tb(exc.__traceback__)[-2:]
+    where = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames))
+    return f"bravesteps: unexpected {type(exc).__name__} at {where}; please report it"
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one line on stderr for any error; 2 for bad arguments."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        click.echo("bravesteps: no command given; see: bravesteps --help", err=True)
+        sys.exit(2)
     try:
-        cli.main(args=argv, prog_name="bravesteps", standalone_mode=False)
+        cli.main(args=args, prog_name="bravesteps", standalone_mode=False)
     except click.UsageError as exc:
         click.echo(f"bravesteps: {exc.format_message()}", err=True)
         sys.exit(2)
@@ -321,3 +379,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        click.echo(_unexpected(exc), err=True)
+        sys.exit(1)

@@ -11,8 +11,9 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -20,44 +21,18 @@ from dotenv import load_dotenv
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from flows.timing import QuietHours, parse_quiet_hours
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FLOWS_DIR = ROOT / "flows" / "programme"
 DEFAULT_MESSAGES_DIR = ROOT / "messages" / "catalog"
-DEFAULT_INSTANCE = Path.cwd() / "instance"
+DEFAULT_TEMPLATES = ROOT / "messages" / "whatsapp_templates.yaml"
+SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite")
+POSTGRES_DRIVERS = ("postgresql", "postgresql+psycopg")
 
 
 class ConfigError(Exception):
     """A setting that stops start-up; the message is one line naming the variable."""
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    """Local hours in which the service starts nothing non-urgent."""
-
-    start: time
-    end: time
-
-    def contains(self, moment: time) -> bool:
-        """True when ``moment`` (local) falls in the quiet hours, across midnight too."""
-        if self.start == self.end:
-            return False
-        if self.start < self.end:
-            return self.start <= moment < self.end
-        return moment >= self.start or moment < self.end
-
-    def __str__(self) -> str:
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
-
-
-def parse_quiet_hours(text: str) -> QuietHours:
-    """Read ``21:00-08:00``; raise ``ValueError`` with how to write it."""
-    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
-    if not match:
-        raise ValueError("write it as HH:MM-HH:MM, for example 21:00-08:00")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-        raise ValueError("hours go 00-23 and minutes 00-59")
-    return QuietHours(time(h1, m1), time(h2, m2))
 
 
 @dataclass(frozen=True)
@@ -78,6 +53,8 @@ class Settings:
     default_region: str = "GB"
     default_timezone: str = "Europe/London"
     quiet_hours: QuietHours = field(default_factory=lambda: parse_quiet_hours("21:00-08:00"))
+    late_limit: timedelta = timedelta(hours=12)
+    whatsapp_templates: Path | None = None
     scheduler_interval: float = 30.0
     messages_per_second: float = 10.0
     send_timeout: float = 10.0
@@ -107,28 +84,60 @@ def _blank_to_none(value: str | None) -> str | None:
     return value or None
 
 
+def _shown(value: str, limit: int = 60) -> str:
+    """A setting's value quoted on one line (a stray newline must not split the error)."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def default_database_url() -> str:
+    """The SQLite file in the ``instance`` folder of the current directory, created if need be."""
+    instance = Path.cwd() / "instance"
+    instance.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{instance / 'bravesteps.sqlite'}"
+
+
 def normalise_database_url(url: str) -> str:
-    """Accept ``postgres://`` and plain ``postgresql://``; use psycopg 3 for PostgreSQL."""
+    """Accept ``postgres://`` and plain ``postgresql://``; use psycopg 3 for PostgreSQL.
+
+    The URL itself is never repeated in an error: it may hold a password.
+    """
     if url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url[len("postgres://") :]
     elif url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        parsed.port  # noqa: B018  (a port that is not a number fails here)
+    except (ArgumentError, ValueError):
         raise ConfigError(
             "DATABASE_URL is not a database URL; use sqlite:///path.db or "
             "postgresql://user@host/dbname"
         ) from None
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+    backend, driver = parsed.get_backend_name(), parsed.drivername
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"DATABASE_URL uses {backend!r}; bravesteps runs on sqlite or postgresql")
+    if driver not in SQLITE_DRIVERS + POSTGRES_DRIVERS:
         raise ConfigError(
-            f"DATABASE_URL uses '{parsed.get_backend_name()}'; bravesteps runs on sqlite or "
-            "postgresql"
+            f"DATABASE_URL asks for the driver {parsed.get_driver_name()!r}; leave it out "
+            "(postgresql://... uses psycopg 3, sqlite:///... the built-in one)"
         )
-    if parsed.get_backend_name() == "postgresql" and not parsed.database:
+    if backend == "postgresql" and not parsed.database:
         raise ConfigError(
             "DATABASE_URL names no database; add it, e.g. postgresql://host/bravesteps"
         )
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if not database or database == ":memory:" or "mode=memory" in url:
+            raise ConfigError(
+                "DATABASE_URL names no SQLite file (an in-memory database is lost between "
+                "processes); use sqlite:///path/to/bravesteps.sqlite"
+            )
+        folder = Path(database).expanduser().parent
+        if not folder.is_dir():
+            raise ConfigError(
+                f"DATABASE_URL: the folder {str(folder)!r} for the SQLite file does not exist; "
+                "create it or change the path"
+            )
     return url
 
 
@@ -139,10 +148,36 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, not '{raw}'") from None
+        raise ConfigError(f"{name} must be a number, not {_shown(raw)}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low:g} and {high:g}")
     return value
+
+
+def _public_url(value: str) -> str:
+    """``PUBLIC_URL`` without a trailing slash; Twilio's signatures are computed over it."""
+    problem = ConfigError(
+        f"PUBLIC_URL must look like https://bravesteps.example.org, not {_shown(value)}"
+    )
+    if not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?", value):
+        raise problem
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (a port that is not a number fails here)
+    except ValueError:
+        raise problem from None
+    if not parts.hostname:
+        raise problem
+    return value.rstrip("/")
+
+
+def valid_timezone(name: str) -> bool:
+    """True for an IANA zone name like ``Europe/London`` (not a folder such as ``Europe``)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -169,10 +204,7 @@ def load_settings(
     demo = demo or _flag(env, "BRAVESTEPS_DEMO")
     testing = _flag(env, "BRAVESTEPS_TESTING")
     database_url = get("DATABASE_URL")
-    if database_url is None:
-        DEFAULT_INSTANCE.mkdir(parents=True, exist_ok=True)
-        database_url = f"sqlite:///{DEFAULT_INSTANCE / 'bravesteps.sqlite'}"
-    database_url = normalise_database_url(database_url)
+    database_url = normalise_database_url(database_url or default_database_url())
 
     secret_key = get("SECRET_KEY")
     if secret_key is None:
@@ -185,11 +217,7 @@ def load_settings(
 
     public_url = get("PUBLIC_URL")
     if public_url is not None:
-        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", public_url):
-            raise ConfigError(
-                f"PUBLIC_URL must look like https://bravesteps.example.org, not '{public_url}'"
-            )
-        public_url = public_url.rstrip("/")
+        public_url = _public_url(public_url)
 
     sid, token = get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN")
     if token and not sid:
@@ -208,14 +236,15 @@ def load_settings(
     wa_from = get("TWILIO_WHATSAPP_FROM")
     if ms_sid and not _MG_SID.match(ms_sid):
         raise ConfigError("TWILIO_MESSAGING_SERVICE_SID must be 'MG' and 32 hex digits")
-    if wa_from and not re.fullmatch(r"whatsapp:\+\d{8,15}", wa_from):
+    if wa_from and not re.fullmatch(r"whatsapp:\+[0-9]{8,15}", wa_from):
         raise ConfigError("TWILIO_WHATSAPP_FROM must look like whatsapp:+447700900123")
     if sms_from and not (
-        re.fullmatch(r"\+\d{8,15}", sms_from) or re.fullmatch(r"[A-Za-z0-9 ]{1,11}", sms_from)
+        re.fullmatch(r"\+[0-9]{8,15}", sms_from)
+        or re.fullmatch(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}", sms_from)
     ):
         raise ConfigError(
             "TWILIO_SMS_FROM must be an E.164 number like +447700900123 or a sender ID of up to "
-            "11 letters and digits"
+            "11 letters and digits, with at least one letter"
         )
     if sid and not (sms_from or ms_sid or wa_from):
         raise ConfigError(
@@ -225,20 +254,20 @@ def load_settings(
     base_url = get("TWILIO_API_BASE_URL")
     if base_url and not re.fullmatch(r"https?://[^\s/?#]+", base_url.rstrip("/")):
         raise ConfigError(
-            f"TWILIO_API_BASE_URL must be a scheme and host like http://127.0.0.1:8080, not "
-            f"'{base_url}'"
+            "TWILIO_API_BASE_URL must be a scheme and host like http://127.0.0.1:8080, not "
+            f"{_shown(base_url)}"
         )
 
     region = (get("DEFAULT_REGION") or "GB").upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ConfigError(f"DEFAULT_REGION '{region}' is not a two-letter region code like GB")
-    timezone = get("DEFAULT_TIMEZONE") or "Europe/London"
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
-            f"DEFAULT_TIMEZONE '{timezone}' is not an IANA time zone like Europe/London"
-        ) from None
+            f"DEFAULT_REGION {_shown(region)} is not a two-letter region code like GB"
+        )
+    timezone = get("DEFAULT_TIMEZONE") or "Europe/London"
+    if not valid_timezone(timezone):
+        raise ConfigError(
+            f"DEFAULT_TIMEZONE {_shown(timezone)} is not an IANA time zone like Europe/London"
+        )
     try:
         quiet = parse_quiet_hours(get("QUIET_HOURS") or "21:00-08:00")
     except ValueError as exc:
@@ -248,7 +277,14 @@ def load_settings(
     messages_dir = Path(get("MESSAGES_DIR") or DEFAULT_MESSAGES_DIR)
     for name, folder in (("FLOWS_DIR", flows_dir), ("MESSAGES_DIR", messages_dir)):
         if not folder.is_dir():
-            raise ConfigError(f"{name} '{folder}' is not a folder")
+            raise ConfigError(f"{name} {_shown(str(folder))} is not a folder")
+
+    templates_text = get("WHATSAPP_TEMPLATES")
+    templates: Path | None = Path(templates_text) if templates_text else DEFAULT_TEMPLATES
+    if templates is not None and not templates.is_file():
+        if templates_text:
+            raise ConfigError(f"WHATSAPP_TEMPLATES '{templates}' is not a file")
+        templates = None
 
     dispatch = (get("BRAVESTEPS_DISPATCH") or "thread").lower()
     if dispatch not in ("thread", "inline", "off"):
@@ -269,6 +305,8 @@ def load_settings(
         default_region=region,
         default_timezone=timezone,
         quiet_hours=quiet,
+        late_limit=timedelta(hours=_number(env, "LATE_LIMIT_HOURS", 12.0, 0.5, 168.0)),
+        whatsapp_templates=templates,
         scheduler_interval=_number(env, "SCHEDULER_INTERVAL", 30.0, 1.0, 3600.0),
         messages_per_second=_number(env, "MESSAGES_PER_SECOND", 10.0, 0.0, 10000.0),
         send_timeout=_number(env, "TWILIO_TIMEOUT", 10.0, 0.1, 60.0),

@@ -44,6 +44,7 @@ from service.models import (
     Message,
     Staff,
 )
+from service.programme import not_before, reschedule, restart_after_stop, start_programme
 from service.refs import new_ref
 from service.wiring import Services
 
@@ -127,17 +128,20 @@ def _store_state(session: Session, family: Family, state: ConversationState, now
     row.misunderstood = state.misunderstood
     row.variables = dict(state.variables)
     row.updated_at = now
-    _sync_family(family, state.variables)
+    if _sync_family(family, state.variables):
+        reschedule(session, family, now)
 
 
-def _sync_family(family: Family, variables: dict[str, object]) -> None:
+def _sync_family(family: Family, variables: dict[str, object]) -> bool:
     """Answers that are also the family's settings (chosen day and time) update the family."""
+    before = (family.session_day, family.session_time)
     day = variables.get("session_day")
     if isinstance(day, str) and day in WEEKDAYS:
         family.session_day = WEEKDAYS.index(day)
     clock = variables.get("session_time")
     if isinstance(clock, str) and len(clock) == 5 and clock[2] == ":":
         family.session_time = clock
+    return (family.session_day, family.session_time) != before
 
 
 def _apply(
@@ -177,6 +181,8 @@ def _apply(
         )
     elif isinstance(effect, RecordConsent):
         _consent(session, family, effect.given, now, inbound)
+        if effect.given:
+            start_programme(session, services, family, now)
     elif isinstance(effect, RaiseAlert):
         alert, notice = raise_alert(
             session, services, family, effect.kind, effect.urgency, now, inbound
@@ -210,6 +216,7 @@ def _apply(
                 created_at=now,
             )
         )
+        restart_after_stop(session, services, family, now)
     elif isinstance(effect, FlowEnded):
         log.info("family %s finished flow %s", family.ref, effect.flow)
     elif isinstance(effect, Note):
@@ -302,7 +309,7 @@ def queue_message(
         status="pending",
         reply=send.reply,
         in_reply_to=inbound.id if inbound else None,
-        due_at=now,
+        due_at=now if send.reply else not_before(services, family, now),
         created_at=now,
         updated_at=now,
     )

@@ -11,9 +11,8 @@ import logging
 
 from sqlalchemy import select
 
-from service.conversations import opt_out, raise_alert
-from service.models import Family, Message
-from service.outbox import INVALID_NUMBER_CODES, OPTED_OUT_CODE
+from service.models import Message
+from service.outbox import after_failure
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.delivery")
@@ -51,12 +50,6 @@ def record_status(services: Services, sid: str, status: str, error_code: int | N
         message.updated_at = now
         if error_code is not None:
             message.error_code = error_code
-        if status in ("failed", "undelivered") and message.family_id is not None:
-            family = session.get(Family, message.family_id)
-            if family is not None:
-                if error_code == OPTED_OUT_CODE:
-                    opt_out(session, family, now, "twilio 21610")
-                elif error_code in INVALID_NUMBER_CODES and family.number_invalid_at is None:
-                    family.number_invalid_at = now
-                    raise_alert(session, services, family, "number_invalid", "routine", now)
+        if status in ("failed", "undelivered"):
+            after_failure(session, services, message, now)
         return True

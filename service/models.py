@@ -8,12 +8,13 @@ safe: an inbound ``MessageSid`` is stored once, and an outbound message or due w
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -101,6 +102,9 @@ class Family(Base):
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     number_invalid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    programme_start: Mapped[date | None] = mapped_column(Date)  # local date of week 1, day 1
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    calendar_generation: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     therapist: Mapped[Staff] = relationship()

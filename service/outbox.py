@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from messages.pacing import Pacer
 from messages.twilio_io import (
     ACCEPTED,
     PERMANENT,
@@ -35,6 +36,7 @@ from messages.twilio_io import (
 from service.claims import claim_ids, new_token
 from service.conversations import opt_out, raise_alert
 from service.models import Family, Message, Staff
+from service.programme import not_before
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.outbox")
@@ -45,6 +47,9 @@ BACKOFF_FIRST = timedelta(seconds=15)
 BACKOFF_CAP = timedelta(hours=1)
 OPTED_OUT_CODE = 21610
 INVALID_NUMBER_CODES = frozenset({21211, 21614, 30005, 30006})
+UNREACHABLE_CODE = 30003
+WHATSAPP_WINDOW_CODE = 63016
+WHATSAPP_WINDOW = timedelta(hours=24)
 ALWAYS_SENT_WHEN_OPTED_OUT = frozenset({"system.stopped"})
 
 
@@ -57,16 +62,19 @@ class SendReport:
     failed: int = 0
     unknown: int = 0
     cancelled: int = 0
+    held: int = 0
 
     def add(self, other: SendReport) -> None:
         """Fold another report into this one."""
-        for name in ("accepted", "retried", "failed", "unknown", "cancelled"):
+        for name in ("accepted", "retried", "failed", "unknown", "cancelled", "held"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     @property
     def total(self) -> int:
         """Messages handled."""
-        return self.accepted + self.retried + self.failed + self.unknown + self.cancelled
+        return (
+            self.accepted + self.retried + self.failed + self.unknown + self.cancelled + self.held
+        )
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -105,7 +113,9 @@ def claim_outbox(
 def _address(session: Session, row: Message) -> tuple[str | None, Family | None]:
     if row.family_id is not None:
         family = session.get(Family, row.family_id)
-        return (family.address if family else None), family
+        if family is None:
+            return None, None
+        return (f"whatsapp:{family.phone}" if row.channel == "whatsapp" else family.phone), family
     if row.staff_id is not None:
         staff = session.get(Staff, row.staff_id)
         if staff is None:
@@ -114,12 +124,12 @@ def _address(session: Session, row: Message) -> tuple[str | None, Family | None]
     return None, None
 
 
-def _prepare(services: Services, message_id: int, token: str, now: datetime) -> SendRequest | None:
-    """Build the request for a claimed row, or settle rows that must not go at all."""
+def _prepare(services: Services, message_id: int, token: str, now: datetime) -> SendRequest | str:
+    """Build the request for a claimed row, or settle it: "held", "cancelled" or "lost-claim"."""
     with services.db.transaction() as session:
         row = session.get(Message, message_id)
         if row is None or row.claim_token != token or row.status != "sending":
-            return None
+            return "lost-claim"
         to, family = _address(session, row)
         reason = None
         if to is None:
@@ -137,7 +147,16 @@ def _prepare(services: Services, message_id: int, token: str, now: datetime) -> 
             row.last_error = reason
             row.claimed_until = None
             row.updated_at = now
-            return None
+            return "cancelled"
+        if family is not None and not row.reply:
+            release = not_before(services, family, now)
+            if release > now:
+                _hold_until(row, release, now, "quiet hours")
+                return "held"
+            if row.channel == "whatsapp" and not row.content_sid and outside_window(family, now):
+                if not _whatsapp_outside_window(session, services, row, family, now):
+                    return "held"
+                to, _ = _address(session, row)
         media = tuple(m["url"] for m in row.media or [] if m.get("url"))
         return SendRequest(
             to=str(to),
@@ -148,6 +167,117 @@ def _prepare(services: Services, message_id: int, token: str, now: datetime) -> 
             content_variables=row.content_variables,
             status_callback=services.status_callback_url(),
         )
+
+
+def outside_window(family: Family, now: datetime) -> bool:
+    """True when WhatsApp allows only templates: over 24 hours since the parent last wrote."""
+    return family.last_inbound_at is None or now - family.last_inbound_at >= WHATSAPP_WINDOW
+
+
+def _hold_until(row: Message, release: datetime, now: datetime, reason: str) -> None:
+    """Put a claimed row back to wait; holding is not a send attempt."""
+    row.status = "pending"
+    row.due_at = release
+    row.claimed_until = None
+    row.attempts = max(row.attempts - 1, 0)
+    row.last_error = reason
+    row.updated_at = now
+
+
+def _whatsapp_outside_window(
+    session: Session, services: Services, row: Message, family: Family, now: datetime
+) -> bool:
+    """Make a row sendable outside the 24-hour window; False if it must be held instead."""
+    template = services.templates.get(row.catalogue_key or "")
+    if template is not None:
+        row.content_sid = template.content_sid
+        row.content_variables = template.content_variables(_template_values(family))
+        return True
+    if family.sms_allowed:
+        row.channel = "sms"
+        row.last_error = "outside the WhatsApp window with no template: sent by SMS"
+        return True
+    row.status = "held"
+    row.claimed_until = None
+    row.last_error = "outside the WhatsApp window, no template, SMS not allowed"
+    row.updated_at = now
+    raise_alert(session, services, family, "message_held", "routine", now)
+    return False
+
+
+def _template_values(family: Family) -> dict[str, object]:
+    therapist = family.therapist.name.split(" ")[0] if family.therapist else ""
+    variables = dict(family.conversation.variables or {}) if family.conversation else {}
+    return {
+        **variables,
+        "child_name": family.child_name,
+        "therapist_name": therapist,
+        "family_ref": family.ref,
+    }
+
+
+def follow_up(
+    session: Session, row: Message, now: datetime, due: datetime, key: str, **changes: object
+) -> Message | None:
+    """A new outbox row repeating ``row`` (once per ``key``): a retry Twilio cannot do itself."""
+    if session.scalar(select(Message.id).where(Message.dedupe_key == key)) is not None:
+        return None
+    copy = Message(
+        direction="out",
+        family_id=row.family_id,
+        staff_id=row.staff_id,
+        channel=row.channel,
+        body=row.body,
+        media=row.media,
+        catalogue_key=row.catalogue_key,
+        flow=row.flow,
+        step=row.step,
+        quick_replies=row.quick_replies,
+        segments=row.segments,
+        status="pending",
+        reply=row.reply,
+        in_reply_to=row.in_reply_to,
+        dedupe_key=key,
+        due_at=due,
+        created_at=now,
+        updated_at=now,
+    )
+    for name, value in changes.items():
+        setattr(copy, name, value)
+    session.add(copy)
+    session.flush()
+    return copy
+
+
+def after_failure(session: Session, services: Services, row: Message, now: datetime) -> None:
+    """What a final error code means for the family and for a second try (sync or callback)."""
+    family = session.get(Family, row.family_id) if row.family_id is not None else None
+    if family is None:
+        return
+    code = row.error_code
+    if code == OPTED_OUT_CODE:
+        opt_out(session, family, now, "twilio 21610")
+    elif code in INVALID_NUMBER_CODES and family.number_invalid_at is None:
+        family.number_invalid_at = now
+        raise_alert(session, services, family, "number_invalid", "routine", now)
+    elif code == UNREACHABLE_CODE:
+        follow_up(session, row, now, now + timedelta(days=1), f"retry-30003:{row.id}")
+    elif code == WHATSAPP_WINDOW_CODE and row.channel == "whatsapp":
+        template = services.templates.get(row.catalogue_key or "")
+        if template is not None and not row.content_sid:
+            follow_up(
+                session,
+                row,
+                now,
+                now,
+                f"template:{row.id}",
+                content_sid=template.content_sid,
+                content_variables=template.content_variables(_template_values(family)),
+            )
+        elif family.sms_allowed:
+            follow_up(session, row, now, now, f"sms:{row.id}", channel="sms")
+        else:
+            raise_alert(session, services, family, "message_held", "routine", now)
 
 
 def record_result(
@@ -179,40 +309,39 @@ def record_result(
             row.due_at = now + backoff(row.attempts)
             return RETRY
         row.status = "failed"
-        if result.outcome == PERMANENT and row.family_id is not None:
-            _permanent(session, services, row, now)
+        if result.outcome == PERMANENT:
+            after_failure(session, services, row, now)
         return "failed"
 
 
-def _permanent(session: Session, services: Services, row: Message, now: datetime) -> None:
-    family = session.get(Family, row.family_id)
-    if family is None:
-        return
-    if row.error_code == OPTED_OUT_CODE:
-        opt_out(session, family, now, "twilio 21610")
-    elif row.error_code in INVALID_NUMBER_CODES and family.number_invalid_at is None:
-        family.number_invalid_at = now
-        raise_alert(session, services, family, "number_invalid", "routine", now)
-
-
-def send_one(services: Services, message_id: int, token: str) -> str:
+def send_one(services: Services, message_id: int, token: str, pacer: Pacer | None = None) -> str:
     """Hand one claimed row to the gateway and record the outcome."""
     request = _prepare(services, message_id, token, services.now())
-    if request is None:
-        return "cancelled"
+    if isinstance(request, str):
+        return request
+    if pacer is not None:
+        pacer.wait(request.channel)
     result = services.gateway.send(request)
     return record_result(services, message_id, token, result, services.now())
 
 
-def drain(services: Services, ids: list[int] | None = None, batch: int = 100) -> SendReport:
-    """Send every due pending message (or just ``ids``) until none is left."""
+def drain(
+    services: Services,
+    ids: list[int] | None = None,
+    batch: int = 100,
+    pacer: Pacer | None = None,
+) -> SendReport:
+    """Send every due pending message (or just ``ids``) until none is left, paced per sender."""
     report = SendReport()
+    pacer = pacer or Pacer(
+        0 if services.gateway.simulated else services.settings.messages_per_second
+    )
     while True:
         token, claimed = claim_outbox(services, services.now(), batch, ids)
         if not claimed:
             return report
         for message_id in claimed:
-            outcome = send_one(services, message_id, token)
+            outcome = send_one(services, message_id, token, pacer)
             if outcome == ACCEPTED:
                 report.accepted += 1
             elif outcome == RETRY:
@@ -221,6 +350,8 @@ def drain(services: Services, ids: list[int] | None = None, batch: int = 100) ->
                 report.unknown += 1
             elif outcome == "cancelled":
                 report.cancelled += 1
+            elif outcome in ("held", "lost-claim"):
+                report.held += 1
             else:
                 report.failed += 1
         if ids is not None:

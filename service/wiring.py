@@ -11,10 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from flows.calendar import Calendar, load_calendar
 from flows.conversation import SYSTEM_KEYS
 from flows.loader import FlowSet, FlowSetError, load_flow_dir
 from flows.yamlload import SourceError
 from messages.catalog import Catalogue, CatalogueError, load_catalogue
+from messages.templates import Template, load_templates
 from messages.twilio_io import Gateway, HeldGateway, TwilioGateway
 from service.config import Settings
 from service.db import Database
@@ -64,6 +66,19 @@ def load_content(settings: Settings) -> tuple[FlowSet, Catalogue]:
     return flowset, catalogue
 
 
+def load_schedule(
+    settings: Settings, flowset: FlowSet, catalogue: Catalogue
+) -> tuple[Calendar, dict[str, Template]]:
+    """The programme calendar and the WhatsApp templates, checked against flows and words."""
+    try:
+        return (
+            load_calendar(settings.flows_dir, set(flowset.flows)),
+            load_templates(settings.whatsapp_templates, catalogue.keys),
+        )
+    except SourceError as exc:
+        raise ContentError([str(exc)]) from None
+
+
 def make_gateway(settings: Settings) -> Gateway:
     """Twilio when credentials are set, else the database-only gateway of the demo."""
     if settings.twilio_account_sid and settings.twilio_auth_token:
@@ -88,6 +103,8 @@ class Services:
     flows: FlowSet
     catalogue: Catalogue
     gateway: Gateway
+    calendar: Calendar = field(default_factory=lambda: Calendar(()))
+    templates: dict[str, Template] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=utcnow)
 
     def now(self) -> datetime:
@@ -97,12 +114,19 @@ class Services:
     def reload_content(self) -> list[str]:
         """Reload flows and words; on any error keep the running ones and return the errors."""
         try:
-            self.flows, self.catalogue = load_content(self.settings)
+            flows, catalogue = load_content(self.settings)
+            calendar, templates = load_schedule(self.settings, flows, catalogue)
         except ContentError as exc:
             log.warning(
                 "flow reload refused: %d problem(s); the running flows stay", len(exc.lines)
             )
             return exc.lines
+        self.flows, self.catalogue, self.calendar, self.templates = (
+            flows,
+            catalogue,
+            calendar,
+            templates,
+        )
         return []
 
     def status_callback_url(self) -> str | None:
@@ -120,11 +144,14 @@ def build_services(
 ) -> Services:
     """Wire one process together; raises ``ContentError`` on bad flows or words."""
     flowset, catalogue = load_content(settings)
+    calendar, templates = load_schedule(settings, flowset, catalogue)
     return Services(
         settings=settings,
         db=Database(settings.database_url),
         flows=flowset,
         catalogue=catalogue,
         gateway=gateway or make_gateway(settings),
+        calendar=calendar,
+        templates=templates,
         clock=clock or utcnow,
     )

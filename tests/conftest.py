@@ -36,7 +36,7 @@ AUTH_TOKEN = "f" * 32
 ACCOUNT_SID = "AC" + "1" * 32
 SMS_FROM = "+447700900000"
 WHATSAPP_FROM = "whatsapp:+447700900009"
-PG_URL = os.environ.get("TEST_DATABASE_URL")
+PG_URL = os.environ.get("TEST_DATABASE_URL") or None
 TABLES = (
     "consent_events",
     "answers",

@@ -1,0 +1,221 @@
+"""Each family's programme calendar as due-work rows (kind ``calendar``) and the moves on it.
+
+Consent starts it: every event of the timetable becomes a ``start_flow`` row due at the family's
+session time on its day, in their time zone. A new session day or time recomputes what is still to
+come; PAUSE shifts it by whole weeks and RESUME brings it back; STOP cancels it and START rebuilds
+what was never sent, from the next session on. Rows carry a unique key per calendar generation, so a
+calendar is never created twice.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from flows.timing import (
+    QuietHours,
+    at_local,
+    event_date,
+    first_session_date,
+    next_session,
+    parse_clock,
+    parse_quiet_hours,
+    release_time,
+)
+from service.models import DueWork, Family
+from service.wiring import Services
+
+DEFAULT_SESSION_TIME = "18:00"
+WEEK = timedelta(weeks=1)
+
+
+def _zone(family: Family) -> ZoneInfo:
+    return ZoneInfo(family.timezone)
+
+
+def quiet_hours(services: Services, family: Family) -> QuietHours:
+    """The family's own quiet hours, else the service's."""
+    if family.quiet_hours:
+        return parse_quiet_hours(family.quiet_hours)
+    return services.settings.quiet_hours
+
+
+def not_before(services: Services, family: Family, moment: datetime) -> datetime:
+    """When a message the service starts itself may go: ``moment``, or when quiet hours end."""
+    return release_time(moment, _zone(family), quiet_hours(services, family))
+
+
+def session_time(family: Family) -> time:
+    """The family's chosen local time (18:00 until they choose)."""
+    return parse_clock(family.session_time or DEFAULT_SESSION_TIME)
+
+
+def session_day(family: Family, now: datetime) -> int:
+    """The family's chosen weekday (the day after consent until they choose)."""
+    if family.session_day is not None:
+        return family.session_day
+    return (now.astimezone(_zone(family)).weekday() + 1) % 7
+
+
+def _pending(session: Session, family: Family) -> list[DueWork]:
+    return list(
+        session.scalars(
+            select(DueWork)
+            .where(
+                DueWork.family_id == family.id,
+                DueWork.kind == "calendar",
+                DueWork.done_at.is_(None),
+            )
+            .order_by(DueWork.due_at)
+        )
+    )
+
+
+def _due(family: Family, week: int, day: int) -> datetime:
+    assert family.programme_start is not None
+    return at_local(
+        event_date(family.programme_start, week, day), session_time(family), _zone(family)
+    )
+
+
+def start_programme(session: Session, services: Services, family: Family, now: datetime) -> int:
+    """Create the family's calendar from their next session day; returns the events created."""
+    if family.programme_start is not None:
+        return 0
+    family.programme_start = first_session_date(now, _zone(family), session_day(family, now))
+    return _create_rows(session, services, family, now, done=set())
+
+
+def _create_rows(
+    session: Session, services: Services, family: Family, now: datetime, done: set[str]
+) -> int:
+    created = 0
+    for event in services.calendar.events:
+        if event.key in done:
+            continue
+        session.add(
+            DueWork(
+                family_id=family.id,
+                kind="calendar",
+                payload={"flow": event.flow, "week": event.week, "day": event.day},
+                due_at=_due(family, event.week, event.day),
+                dedupe_key=f"cal:{family.id}:{family.calendar_generation}:{event.key}",
+                created_at=now,
+            )
+        )
+        created += 1
+    session.flush()
+    return created
+
+
+def reschedule(session: Session, family: Family, now: datetime) -> None:
+    """The family chose a new day or time: move what is still to come, keeping the weeks."""
+    if family.programme_start is None:
+        return
+    rows = _pending(session, family)
+    if not rows:
+        return
+    started = any(True for _ in _done_events(session, family))
+    if not started:
+        family.programme_start = first_session_date(now, _zone(family), session_day(family, now))
+    else:
+        old = family.programme_start
+        shift = (session_day(family, now) - old.weekday()) % 7
+        family.programme_start = old + timedelta(days=shift)
+    for row in rows:
+        row.due_at = _due(family, int(row.payload["week"]), int(row.payload["day"]))
+        row.claimed_until = None
+        row.claim_token = None
+
+
+def _done_events(session: Session, family: Family) -> list[str]:
+    rows = session.scalars(
+        select(DueWork).where(
+            DueWork.family_id == family.id,
+            DueWork.kind == "calendar",
+            DueWork.done_at.is_not(None),
+            DueWork.outcome == "done",
+        )
+    )
+    return [f"{r.payload['week']}:{r.payload['day']}:{r.payload['flow']}" for r in rows]
+
+
+def shift(session: Session, family: Family, weeks: int) -> None:
+    """Move the rest of the calendar by whole weeks (negative to bring it back)."""
+    if family.programme_start is None or weeks == 0:
+        return
+    family.programme_start += weeks * WEEK
+    for row in _pending(session, family):
+        row.due_at = _due(family, int(row.payload["week"]), int(row.payload["day"]))
+        row.claimed_until = None
+        row.claim_token = None
+
+
+def weeks_late(due: datetime, now: datetime) -> int:
+    """Whole weeks to add to ``due`` so that it is in the future."""
+    return max(1, math.ceil((now - due) / WEEK)) if due <= now else 0
+
+
+def catch_up(session: Session, family: Family, due: datetime, now: datetime) -> int:
+    """A calendar event is too late to send now: move the calendar so it is next week's."""
+    weeks = weeks_late(due, now)
+    shift(session, family, weeks)
+    return weeks
+
+
+def pause(session: Session, family: Family, weeks: int, now: datetime) -> None:
+    """Hold the programme for ``weeks`` (1-4): the calendar moves, a resume is due at the end."""
+    until = now + weeks * WEEK
+    if family.paused_until is not None and family.paused_until > now:
+        # Already paused: the new length counts from now.
+        weeks = math.ceil((until - family.paused_until) / WEEK)
+    family.paused_until = until
+    family.status = "paused"
+    shift(session, family, weeks)
+    session.execute(
+        update(DueWork)
+        .where(DueWork.family_id == family.id, DueWork.kind == "resume", DueWork.done_at.is_(None))
+        .values(done_at=now, outcome="replaced")
+        .execution_options(synchronize_session=False)
+    )
+    session.add(
+        DueWork(family_id=family.id, kind="resume", payload={}, due_at=until, created_at=now)
+    )
+
+
+def resume(session: Session, family: Family, now: datetime) -> None:
+    """End a pause early or on time: the next event comes at the next session, not at once."""
+    if family.paused_until is None:
+        return
+    rows = _pending(session, family)
+    if rows:
+        ahead = next_session(now, _zone(family), session_day(family, now), session_time(family))
+        first = rows[0].due_at
+        back = math.floor((first - ahead) / WEEK) if first > ahead else 0
+        shift(session, family, -back)
+    family.paused_until = None
+    family.status = "active" if family.consent_at else family.status
+    session.execute(
+        update(DueWork)
+        .where(DueWork.family_id == family.id, DueWork.kind == "resume", DueWork.done_at.is_(None))
+        .values(done_at=now, outcome="resumed early")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def restart_after_stop(session: Session, services: Services, family: Family, now: datetime) -> int:
+    """START after STOP: rebuild what was never sent, from the family's next session on."""
+    if family.programme_start is None:
+        return 0
+    done = set(_done_events(session, family))
+    remaining = [e for e in services.calendar.events if e.key not in done]
+    if not remaining:
+        return 0
+    family.calendar_generation += 1
+    first = remaining[0]
+    family.programme_start += weeks_late(_due(family, first.week, first.day), now) * WEEK
+    return _create_rows(session, services, family, now, done)
