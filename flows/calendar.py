@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows.loader import CALENDAR_FILE
 from flows.yamlload import Located, SourceError, load_located
-
-CALENDAR_FILE = "calendar.yaml"
 
 
 @dataclass(frozen=True)

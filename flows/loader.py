@@ -22,6 +22,7 @@ from flows.model import Flow, Step
 from flows.yamlload import Located, SourceError, load_located
 
 KEYWORDS_FILE = "keywords.yaml"
+CALENDAR_FILE = "calendar.yaml"
 KEYWORD_ACTIONS = ("stop", "start", "help")
 WAITING_KINDS = ("ask", "wait")
 
@@ -156,6 +157,7 @@ def load_flow_dir(directory: Path, catalogue_keys: set[str]) -> FlowSet:
     versions: dict[str, str] = {}
     sources: dict[str, Located] = {}
     keywords = Keywords({})
+    unloaded: set[str] = set()  # flows whose file has errors of its own
     if not directory.is_dir():
         raise FlowSetError([SourceError(str(directory), 1, "no such folder of flows")])
     for path in sorted(directory.glob("*.yaml")):
@@ -163,15 +165,19 @@ def load_flow_dir(directory: Path, catalogue_keys: set[str]) -> FlowSet:
         if text is None:
             continue
         try:
+            if path.name == CALENDAR_FILE:
+                continue  # the timetable, checked by flows.calendar once the flows are known
             if path.name == KEYWORDS_FILE:
                 keywords = parse_keywords(text, str(path))
                 continue
             flow, located = parse_flow(text, str(path))
         except FlowSetError as exc:
             errors.extend(exc.errors)
+            unloaded.add(_flow_name(text, path))
             continue
         except SourceError as exc:
             errors.append(exc)
+            unloaded.add(_flow_name(text, path))
             continue
         if flow.flow in flows:
             other = sources[flow.flow].file
@@ -185,10 +191,20 @@ def load_flow_dir(directory: Path, catalogue_keys: set[str]) -> FlowSet:
     if not flows and not errors:
         errors.append(SourceError(str(directory), 1, "no flow files (*.yaml) found here"))
     flowset = FlowSet(flows, versions, sources, keywords)
-    errors.extend(check_references(flowset, catalogue_keys))
+    errors.extend(check_references(flowset, catalogue_keys, unloaded))
     if errors:
         raise FlowSetError(errors)
     return flowset
+
+
+def _flow_name(text: str, path: Path) -> str:
+    """The name a broken flow file gives itself, so a 'go' to it is not reported as well."""
+    try:
+        value = load_located(text, str(path), core_schema=True).value
+    except SourceError:
+        value = None
+    name = value.get("flow") if isinstance(value, dict) else None
+    return str(name) if name else path.stem
 
 
 def _read(path: Path, errors: list[SourceError]) -> str | None:
@@ -201,8 +217,15 @@ def _read(path: Path, errors: list[SourceError]) -> str | None:
     return None
 
 
-def check_references(flowset: FlowSet, catalogue_keys: set[str]) -> list[SourceError]:
-    """Check what one file cannot check alone: steps, keys and flows named, and the graph."""
+def check_references(
+    flowset: FlowSet, catalogue_keys: set[str], unloaded: Iterable[str] = ()
+) -> list[SourceError]:
+    """Check what one file cannot check alone: steps, keys and flows named, and the graph.
+
+    ``unloaded`` names flows whose files failed on their own; a ``go`` to them is not reported
+    as well, so one mistake gives one message.
+    """
+    unloaded = set(unloaded)
     errors: list[SourceError] = []
     for name, flow in flowset.flows.items():
         src = flowset.sources[name]
@@ -255,7 +278,7 @@ def check_references(flowset: FlowSet, catalogue_keys: set[str]) -> list[SourceE
                             f"message key '{key}' is not in the English catalogue{hint}",
                         )
                     )
-            if step.go is not None and step.go not in flowset.flows:
+            if step.go is not None and step.go not in flowset.flows and step.go not in unloaded:
                 close = difflib.get_close_matches(step.go, list(flowset.flows), n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 errors.append(
@@ -410,8 +433,8 @@ def _check_go_loops(flowset: FlowSet) -> list[SourceError]:
             continue
         loop = visit(name, [])
         if loop:
-            flow, index = loop[-1]
-            src = flowset.sources[flow]
+            last, index = loop[-1]
+            src = flowset.sources[last]
             names = [f for f, _ in loop] + [loop[0][0]]
             return [
                 SourceError(

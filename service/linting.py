@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from flows.calendar import load_calendar
 from flows.conversation import SYSTEM_KEYS
 from flows.loader import FlowSet, FlowSetError, load_flow_dir
 from flows.scripts import coverage, find_scripts, load_script, run_script
@@ -31,8 +32,11 @@ def lint_content(flows_dir: Path, messages_dir: Path) -> tuple[list[str], list[s
     try:
         flowset = load_flow_dir(flows_dir, catalogue.keys)
         flow_count = len(flowset.flows)
+        load_calendar(flows_dir, set(flowset.flows))
     except FlowSetError as exc:
         errors.extend(str(e) for e in exc.errors)
+    except SourceError as exc:
+        errors.append(str(exc))
     for finding in check_catalogue(catalogue):
         (errors if finding.level == "error" else warnings).append(str(finding))
     for lang, keys in catalogue.missing().items():

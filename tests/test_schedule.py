@@ -1,0 +1,274 @@
+"""Timed work with an injected clock: eight weeks at the family's own local time, quiet hours,
+reminders and timeouts, STOP and START, downtime. The clock jumps from one due moment to the next,
+running the tick at each, so every message is sent at exactly the moment the service chose.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import Clock, enrol, inbound_form
+from sqlalchemy import func, select
+
+from scheduler.tick import run_tick
+from service.config import Settings
+from service.inbound import handle_inbound
+from service.models import DueWork, Family, Message
+from service.outbox import drain
+from service.wiring import Services, build_services
+
+DATA = Path(__file__).parent / "data" / "programme_8w"
+PROGRAMME_KEYS = ("test.learn", "test.do", "test.check_in")
+
+
+@pytest.fixture
+def programme(settings: Settings, clock: Clock) -> Services:
+    """Services running the eight-week test programme."""
+    return build_services(
+        replace(settings, flows_dir=DATA / "flows", messages_dir=DATA / "catalog"), clock=clock
+    )
+
+
+def next_due(services: Services) -> datetime | None:
+    """The earliest moment anything is due: timed work or a message waiting to go."""
+    with services.db.transaction() as session:
+        work = session.scalar(select(func.min(DueWork.due_at)).where(DueWork.done_at.is_(None)))
+        message = session.scalar(
+            select(func.min(Message.due_at)).where(Message.status == "pending")
+        )
+    moments = [m for m in (work, message) if m is not None]
+    if not moments:
+        return None
+    # SQLite's min() returns text: read it back as UTC.
+    return min(
+        m if isinstance(m, datetime) else datetime.fromisoformat(m).replace(tzinfo=UTC)
+        for m in moments
+    )
+
+
+def run_until(services: Services, clock: Clock, end: datetime, on_message: Any = None) -> None:
+    """Jump the clock from due moment to due moment until ``end``, ticking at each."""
+    for _ in range(2000):
+        due = next_due(services)
+        if due is None or due > end:
+            break
+        clock.now = max(clock.now, due)
+        seen = sent_count(services)
+        run_tick(services)
+        if on_message is not None and sent_count(services) > seen:
+            on_message(clock.now)
+    clock.now = max(clock.now, end)
+
+
+def sent_count(services: Services) -> int:
+    with services.db.transaction() as session:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(Message).where(Message.sent_at.is_not(None))
+            )
+            or 0
+        )
+
+
+def sent(services: Services) -> list[Message]:
+    with services.db.transaction() as session:
+        return list(
+            session.scalars(
+                select(Message)
+                .where(Message.direction == "out", Message.sent_at.is_not(None))
+                .order_by(Message.sent_at, Message.id)
+            )
+        )
+
+
+def consent(services: Services, clock: Clock, phone: str, **extra: Any) -> None:
+    enrol(services, phone=phone, **extra)
+    run_tick(services)
+    handle_inbound(services, inbound_form(phone, "yes"))
+    drain(services)
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "day", "clock_time"),
+    [
+        # Across London's October change (25 Oct 2026): 18:00 local on both sides.
+        ("Europe/London", datetime(2026, 10, 5, 12, 0, tzinfo=UTC), "tuesday", "18:00"),
+        # Far from UTC, across Auckland's April change (5 Apr 2027).
+        ("Pacific/Auckland", datetime(2027, 2, 22, 1, 0, tzinfo=UTC), "wednesday", "19:30"),
+    ],
+)
+def test_eight_weeks_at_the_family_time(
+    programme: Services,
+    clock: Clock,
+    standin: Any,
+    zone: str,
+    start: datetime,
+    day: str,
+    clock_time: str,
+) -> None:
+    clock.now = start
+    phone = "+447700900123"
+    consent(programme, clock, phone, timezone=zone, session_day=day, session_time=clock_time)
+
+    def answer_check_ins(now: datetime) -> None:
+        last = sent(programme)[-1]
+        if last.catalogue_key == "test.check_in":
+            clock.now = now + timedelta(hours=1)
+            handle_inbound(programme, inbound_form(phone, "yes"))
+            drain(programme)
+
+    run_until(programme, clock, start + timedelta(weeks=10), answer_check_ins)
+    local = ZoneInfo(zone)
+    weekly = [m for m in sent(programme) if m.catalogue_key in PROGRAMME_KEYS]
+    assert len(weekly) == 24
+    assert Counter(m.catalogue_key for m in weekly) == {k: 8 for k in PROGRAMME_KEYS}
+    hour, minute = (int(x) for x in clock_time.split(":"))
+    weekdays = {"tuesday": 1, "wednesday": 2}[day]
+    for message in weekly:
+        at = message.sent_at.astimezone(local)
+        assert (at.hour, at.minute) == (hour, minute), message.catalogue_key
+    learn_days = {
+        m.sent_at.astimezone(local).weekday() for m in weekly if m.catalogue_key == "test.learn"
+    }
+    assert learn_days == {weekdays}
+    # Across the change the UTC hour moved, the local hour did not.
+    assert len({m.sent_at.astimezone(UTC).hour for m in weekly}) == 2
+    # Each once: the stand-in got exactly what the database says was sent.
+    assert len(standin.sent_to(phone)) == len(sent(programme))
+    quiet = programme.settings.quiet_hours
+    for message in sent(programme):
+        if not message.reply:
+            assert not quiet.contains(message.sent_at.astimezone(local).time())
+
+
+def test_reminder_then_timeout_path(programme: Services, clock: Clock, standin: Any) -> None:
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    consent(programme, clock, "+447700900123", session_day="monday", session_time="18:00")
+    run_until(programme, clock, clock.now + timedelta(days=14))
+    keys = [m.catalogue_key for m in sent(programme)]
+    first_week = keys[: keys.index("test.missed") + 1]
+    assert first_week[-4:] == ["test.do", "test.check_in", "test.check_in_reminder", "test.missed"]
+    by_key = {m.catalogue_key: m.sent_at for m in sent(programme)[: len(first_week)]}
+    assert by_key["test.check_in_reminder"] - by_key["test.check_in"] == timedelta(days=1)
+    assert by_key["test.missed"] - by_key["test.check_in"] == timedelta(days=2)
+
+
+def test_stop_in_week_3_cancels_everything_after(
+    programme: Services, clock: Clock, standin: Any
+) -> None:
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    phone = "+447700900123"
+    consent(programme, clock, phone, session_day="monday", session_time="18:00")
+    run_until(programme, clock, datetime(2026, 3, 24, 12, 0, tzinfo=UTC))  # week 3, Tuesday
+    before = len(sent(programme))
+    handle_inbound(programme, inbound_form(phone, "STOP"))
+    drain(programme)
+    run_until(programme, clock, clock.now + timedelta(weeks=10))
+    after = sent(programme)[before:]
+    assert [m.catalogue_key for m in after] == ["system.stopped"]
+    with programme.db.transaction() as session:
+        pending = session.scalar(
+            select(func.count()).select_from(DueWork).where(DueWork.done_at.is_(None))
+        )
+    assert pending == 0
+
+    # START brings back what was never sent, from the next session on, at the same local time.
+    handle_inbound(programme, inbound_form(phone, "START"))
+    drain(programme)
+    run_until(programme, clock, clock.now + timedelta(weeks=8))
+    weekly = [m for m in sent(programme) if m.catalogue_key in PROGRAMME_KEYS]
+    assert Counter(m.catalogue_key for m in weekly) == {k: 8 for k in PROGRAMME_KEYS}
+    london = ZoneInfo("Europe/London")
+    assert {m.sent_at.astimezone(london).strftime("%H:%M") for m in weekly} == {"18:00"}
+
+
+def test_three_days_of_downtime(programme: Services, clock: Clock, standin: Any) -> None:
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    phone = "+447700900123"
+    consent(programme, clock, phone, session_day="monday", session_time="18:00")
+    run_until(programme, clock, datetime(2026, 3, 8, 12, 0, tzinfo=UTC))  # week 1 is Mon 9 Mar
+    before = len(sent(programme))
+    # The service is down from Monday 12:00 until Thursday 03:00: nothing runs.
+    clock.now = datetime(2026, 3, 12, 3, 0, tzinfo=UTC)
+    run_tick(programme)
+    assert len(sent(programme)) == before  # 03:00 is quiet, and the missed days are too late
+    run_until(programme, clock, clock.now + timedelta(weeks=9))
+    weekly = [m for m in sent(programme)[before:] if m.catalogue_key in PROGRAMME_KEYS]
+    assert Counter(m.catalogue_key for m in weekly) == {k: 8 for k in PROGRAMME_KEYS}
+    london = ZoneInfo("Europe/London")
+    for message in sent(programme)[before:]:
+        local = message.sent_at.astimezone(london)
+        assert 8 <= local.hour < 21, (message.catalogue_key, local)
+    first = weekly[0].sent_at.astimezone(london)
+    assert first.date().isoformat() == "2026-03-16" and first.strftime("%H:%M") == "18:00"
+
+
+def test_short_downtime_sends_what_was_missed_once(
+    programme: Services, clock: Clock, standin: Any
+) -> None:
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    phone = "+447700900123"
+    consent(programme, clock, phone, session_day="monday", session_time="18:00")
+    clock.now = datetime(2026, 3, 9, 20, 0, tzinfo=UTC)  # two hours after Monday's 18:00
+    run_tick(programme)
+    run_tick(programme)
+    learn = [m for m in sent(programme) if m.catalogue_key == "test.learn"]
+    assert len(learn) == 1 and learn[0].sent_at == clock.now
+
+
+def test_quiet_hours_hold_what_the_service_starts_but_not_replies(
+    programme: Services, clock: Clock, standin: Any
+) -> None:
+    clock.now = datetime(2026, 3, 2, 22, 30, tzinfo=UTC)  # 22:30 in London: quiet
+    phone = "+447700900123"
+    enrol(programme, phone=phone)
+    run_tick(programme)
+    assert standin.sent_to(phone) == []  # the opening waits for the morning
+    handle_inbound(programme, inbound_form(phone, "HELP"))
+    drain(programme)
+    assert len(standin.sent_to(phone)) == 1 and "999" in standin.sent_to(phone)[0].body
+    handle_inbound(programme, inbound_form(phone, "STOP"))
+    drain(programme)
+    assert standin.sent_to(phone)[-1].body.startswith("You will get no more messages")
+    clock.now = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+    run_tick(programme)  # the held opening was cancelled by STOP: it never goes
+    assert len(standin.sent_to(phone)) == 2
+
+
+def test_held_opening_goes_at_the_end_of_quiet_hours(
+    programme: Services, clock: Clock, standin: Any
+) -> None:
+    clock.now = datetime(2026, 3, 2, 22, 30, tzinfo=UTC)
+    enrol(programme, phone="+447700900123")
+    run_tick(programme)
+    clock.now = datetime(2026, 3, 3, 7, 59, tzinfo=UTC)
+    run_tick(programme)
+    assert standin.sent_to("+447700900123") == []
+    clock.now = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+    run_tick(programme)
+    run_tick(programme)
+    [opening] = sent(programme)
+    assert opening.sent_at == clock.now and "Reply YES" in (opening.body or "")
+
+
+def test_family_quiet_hours_override_the_default(
+    programme: Services, clock: Clock, standin: Any
+) -> None:
+    clock.now = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)
+    phone = "+447700900123"
+    enrol(programme, phone=phone)
+    with programme.db.transaction() as session:
+        family = session.scalar(select(Family))
+        assert family is not None
+        family.quiet_hours = "18:30-09:00"
+    run_tick(programme)
+    assert standin.sent_to(phone) == []
+    clock.now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    run_tick(programme)
+    assert len(standin.sent_to(phone)) == 1
