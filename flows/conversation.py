@@ -1,11 +1,13 @@
 """The whole answer to one parent's message: keywords first, then the flow.
 
-STOP, START and HELP work at any point in any flow and in the family's language, so they are read
-before the flow sees the message (a carrier keyword must never be swallowed as an answer). The risk
-screening will sit in front of these.
+STOP, START, HELP, PAUSE and RESUME work at any point in any flow and in the family's language, so
+they are read before the flow sees the message (a carrier keyword must never be swallowed as an
+answer). The risk screening will sit in front of these.
 """
 
 from __future__ import annotations
+
+import re
 
 from flows import matching
 from flows.effects import (
@@ -16,6 +18,8 @@ from flows.effects import (
     OptIn,
     OptOut,
     Outcome,
+    PauseProgramme,
+    ResumeProgramme,
     Send,
 )
 from flows.loader import FlowSet
@@ -24,18 +28,32 @@ from flows.runtime import ENGINE_KEYS, run
 STOPPED = "system.stopped"
 STARTED = "system.started"
 HELP = "system.help"
-SYSTEM_KEYS = (STOPPED, STARTED, HELP, *ENGINE_KEYS)
+PAUSED = "system.paused"
+PAUSE_TOO_LONG = "system.pause_too_long"
+RESUMED = "system.resumed"
+SYSTEM_KEYS = (STOPPED, STARTED, HELP, PAUSED, PAUSE_TOO_LONG, RESUMED, *ENGINE_KEYS)
+MAX_PAUSE_WEEKS = 4
+_PAUSE_FILLER = re.compile(r"\b(for|weeks?|wks?|please|pls)\b")
 
 
-def keyword(flowset: FlowSet, text: str, language: str) -> str | None:
-    """Which keyword the whole message is (``stop``, ``start``, ``help``), if any."""
+def keyword(flowset: FlowSet, text: str, language: str) -> tuple[str | None, int | None]:
+    """Which keyword the message is, and for PAUSE the weeks asked for (None if unreadable).
+
+    STOP, START, HELP and RESUME count only as the whole message (as carriers treat them);
+    PAUSE may be followed by how long: "PAUSE 2", "pause for two weeks".
+    """
     said = matching.normalise(text)
     if not said:
-        return None
-    for action, words in flowset.keywords.for_language(language).items():
-        if said in words:
-            return action
-    return None
+        return None, None
+    words = flowset.keywords.for_language(language)
+    for action, listed in words.items():
+        if said in listed:
+            return action, (1 if action == "pause" else None)
+    for word in words.get("pause", frozenset()):
+        if said.startswith(word + " "):
+            rest = _PAUSE_FILLER.sub(" ", said[len(word) :]).strip()
+            return "pause", matching.parse_number(rest, 0, 99)
+    return None, None
 
 
 def handle_message(
@@ -46,7 +64,7 @@ def handle_message(
     opted_out: bool,
 ) -> Outcome:
     """Decide everything that follows one message from a parent."""
-    action = keyword(flowset, message.text, ctx.language)
+    action, weeks = keyword(flowset, message.text, ctx.language)
     variables = {**ctx.family, **state.variables}
     where = (str(state.flow or ""), str(state.step or ""))
     if action == "stop":
@@ -63,4 +81,11 @@ def handle_message(
         return Outcome(state, [Send(HELP, variables, *where, reply=True)])
     if action == "start":
         return Outcome(state, [Send(STARTED, variables, *where, reply=True)])
+    if action == "pause":
+        if weeks is None or not 1 <= weeks <= MAX_PAUSE_WEEKS:
+            return Outcome(state, [Send(PAUSE_TOO_LONG, variables, *where, reply=True)])
+        paused = {**variables, "weeks": weeks, "week_word": "week" if weeks == 1 else "weeks"}
+        return Outcome(state, [PauseProgramme(weeks), Send(PAUSED, paused, *where, reply=True)])
+    if action == "resume":
+        return Outcome(state, [ResumeProgramme(), Send(RESUMED, variables, *where, reply=True)])
     return run(flowset, state, message, ctx)

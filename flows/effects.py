@@ -157,6 +157,18 @@ class OptIn:
 
 
 @dataclass(frozen=True)
+class PauseProgramme:
+    """The parent asked to pause the programme for ``weeks`` (1-4)."""
+
+    weeks: int
+
+
+@dataclass(frozen=True)
+class ResumeProgramme:
+    """The parent asked to carry on after a pause."""
+
+
+@dataclass(frozen=True)
 class Visited:
     """The conversation passed through this step (for flow coverage; the shell ignores it)."""
 
@@ -182,6 +194,8 @@ Effect = (
     | FlowEnded
     | OptOut
     | OptIn
+    | PauseProgramme
+    | ResumeProgramme
     | Visited
     | Note
 )

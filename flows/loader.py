@@ -23,7 +23,7 @@ from flows.yamlload import Located, SourceError, load_located
 
 KEYWORDS_FILE = "keywords.yaml"
 CALENDAR_FILE = "calendar.yaml"
-KEYWORD_ACTIONS = ("stop", "start", "help")
+KEYWORD_ACTIONS = ("stop", "start", "help", "pause", "resume")
 WAITING_KINDS = ("ask", "wait")
 
 

@@ -24,9 +24,11 @@ from flows.effects import (
     OptIn,
     OptOut,
     Outcome,
+    PauseProgramme,
     RaiseAlert,
     RecordConsent,
     RecordMeasure,
+    ResumeProgramme,
     SaveAnswer,
     ScheduleWake,
     Send,
@@ -44,7 +46,14 @@ from service.models import (
     Message,
     Staff,
 )
-from service.programme import not_before, reschedule, restart_after_stop, start_programme
+from service.programme import (
+    not_before,
+    pause,
+    reschedule,
+    restart_after_stop,
+    resume,
+    start_programme,
+)
 from service.refs import new_ref
 from service.wiring import Services
 
@@ -217,6 +226,10 @@ def _apply(
             )
         )
         restart_after_stop(session, services, family, now)
+    elif isinstance(effect, PauseProgramme):
+        pause(session, family, effect.weeks, now)
+    elif isinstance(effect, ResumeProgramme):
+        resume(session, family, now)
     elif isinstance(effect, FlowEnded):
         log.info("family %s finished flow %s", family.ref, effect.flow)
     elif isinstance(effect, Note):

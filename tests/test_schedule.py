@@ -272,3 +272,66 @@ def test_family_quiet_hours_override_the_default(
     clock.now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
     run_tick(programme)
     assert len(standin.sent_to(phone)) == 1
+
+
+def learn_dates(services: Services) -> list[str]:
+    london = ZoneInfo("Europe/London")
+    return [
+        m.sent_at.astimezone(london).strftime("%Y-%m-%d %H:%M")
+        for m in sent(services)
+        if m.catalogue_key == "test.learn"
+    ]
+
+
+def test_pause_for_two_weeks_shifts_the_calendar(
+    programme: Services, clock: Clock, standin: Any
+) -> None:
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    phone = "+447700900123"
+    consent(programme, clock, phone, session_day="monday", session_time="18:00")
+    run_until(programme, clock, datetime(2026, 3, 17, 12, 0, tzinfo=UTC))  # week 2, Tuesday
+    handle_inbound(programme, inbound_form(phone, "pause for 2 weeks"))
+    drain(programme)
+    assert "paused for 2 weeks" in standin.sent_to(phone)[-1].body
+    run_until(programme, clock, clock.now + timedelta(weeks=12))
+    dates = learn_dates(programme)
+    assert dates[:3] == ["2026-03-09 18:00", "2026-03-16 18:00", "2026-04-06 18:00"]
+    assert len(dates) == 8
+    keys = Counter(m.catalogue_key for m in sent(programme) if m.catalogue_key in PROGRAMME_KEYS)
+    assert keys == {k: 8 for k in PROGRAMME_KEYS}
+    with programme.db.transaction() as session:
+        family = session.scalar(select(Family))
+        assert family is not None and family.paused_until is None and family.status == "active"
+
+
+def test_resume_early_brings_the_next_session_back(
+    programme: Services, clock: Clock, standin: Any
+) -> None:
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    phone = "+447700900123"
+    consent(programme, clock, phone, session_day="monday", session_time="18:00")
+    run_until(programme, clock, datetime(2026, 3, 17, 12, 0, tzinfo=UTC))
+    handle_inbound(programme, inbound_form(phone, "PAUSE 4"))
+    clock.now = datetime(2026, 3, 19, 12, 0, tzinfo=UTC)
+    handle_inbound(programme, inbound_form(phone, "resume"))
+    drain(programme)
+    run_until(programme, clock, clock.now + timedelta(weeks=9))
+    assert learn_dates(programme)[:3] == [
+        "2026-03-09 18:00",
+        "2026-03-16 18:00",
+        "2026-03-23 18:00",
+    ]
+
+
+@pytest.mark.parametrize("text", ["PAUSE 9", "pause forever"])
+def test_pause_asks_for_one_to_four_weeks(
+    programme: Services, clock: Clock, standin: Any, text: str
+) -> None:
+    phone = "+447700900123"
+    consent(programme, clock, phone)
+    handle_inbound(programme, inbound_form(phone, text))
+    drain(programme)
+    assert "1 to 4 weeks" in standin.sent_to(phone)[-1].body
+    with programme.db.transaction() as session:
+        family = session.scalar(select(Family))
+        assert family is not None and family.paused_until is None
