@@ -316,10 +316,18 @@ def test_resume_early_brings_the_next_session_back(
     handle_inbound(programme, inbound_form(phone, "resume"))
     drain(programme)
     run_until(programme, clock, clock.now + timedelta(weeks=9))
+    # Week 2's remaining steps come back on their own weekdays, then week 3 as usual.
+    london = ZoneInfo("Europe/London")
+    do_dates = [
+        m.sent_at.astimezone(london).strftime("%Y-%m-%d")
+        for m in sent(programme)
+        if m.catalogue_key == "test.do"
+    ]
+    assert do_dates[:2] == ["2026-03-11", "2026-03-25"]
     assert learn_dates(programme)[:3] == [
         "2026-03-09 18:00",
         "2026-03-16 18:00",
-        "2026-03-23 18:00",
+        "2026-03-30 18:00",
     ]
 
 
