@@ -57,6 +57,7 @@ import re
 import select
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -275,6 +276,9 @@ class TwilioStandIn:
         self._failures: list[_Failure] = []
         self._opted_out: set[str] = set()
         self._server_errors: list[str] = []
+        # Seconds each create takes, like Twilio's own latency (for tests that kill a sender
+        # mid-batch); 0 answers at once.
+        self.create_delay = 0.0
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -577,6 +581,8 @@ class TwilioStandIn:
             return values[0] if values else None
 
         to = first("To")
+        if self.create_delay:
+            time.sleep(self.create_delay)
         failure = self._take_failure(to)
         if failure is not None and failure.mode == "error":
             return _Answer(failure.http_status, _error_body(failure.http_status, failure.code))
