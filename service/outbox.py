@@ -260,7 +260,8 @@ def after_failure(session: Session, services: Services, row: Message, now: datet
     elif code in INVALID_NUMBER_CODES and family.number_invalid_at is None:
         family.number_invalid_at = now
         raise_alert(session, services, family, "number_invalid", "routine", now)
-    elif code == UNREACHABLE_CODE:
+    elif code == UNREACHABLE_CODE and not (row.dedupe_key or "").startswith("retry-30003:"):
+        # The handset was off or out of signal: one more try a day later, and no more.
         follow_up(session, row, now, now + timedelta(days=1), f"retry-30003:{row.id}")
     elif code == WHATSAPP_WINDOW_CODE and row.channel == "whatsapp":
         template = services.templates.get(row.catalogue_key or "")
