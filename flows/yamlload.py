@@ -49,16 +49,14 @@ _CoreLoader.add_implicit_resolver(
 )
 
 
-class _CoreConstructor(yaml.constructor.SafeConstructor):
-    """Builds core-schema integers: ``08`` is eight (YAML 1.1 reads a leading 0 as octal)."""
-
-    def construct_core_int(self, node: yaml.ScalarNode) -> int:
-        text = str(self.construct_scalar(node)).replace("_", "")
-        digits = text.lstrip("+-").lower()
-        return int(text, 0) if digits.startswith(("0o", "0x", "0b")) else int(text)
+_INT_TAG = "tag:yaml.org,2002:int"
 
 
-_CoreConstructor.add_constructor("tag:yaml.org,2002:int", _CoreConstructor.construct_core_int)
+def _core_int(text: str) -> int:
+    """A core-schema integer: ``08`` is eight (YAML 1.1 reads a leading 0 as octal)."""
+    text = text.replace("_", "")
+    digits = text.lstrip("+-").lower()
+    return int(text, 0) if digits.startswith(("0o", "0x", "0b")) else int(text)
 
 
 class SourceError(Exception):
@@ -97,9 +95,11 @@ class Located:
 class _Builder:
     """Turns composed nodes into values, recording each value's line and written text."""
 
-    def __init__(self, file: str, constructor: yaml.constructor.SafeConstructor) -> None:
+    def __init__(self, file: str, core_schema: bool) -> None:
         self.file = file
-        self.constructor = constructor
+        self.core_schema = core_schema
+        # One constructor per document: PyYAML's keeps every object it built until the next one.
+        self.constructor = yaml.constructor.SafeConstructor()
         self.lines: dict[Path, int] = {}
         self.texts: dict[Path, str] = {}
 
@@ -123,6 +123,8 @@ class _Builder:
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         self.texts[path] = str(node.value)
         try:
+            if self.core_schema and node.tag == _INT_TAG:
+                return _core_int(str(node.value))
             return self.constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -139,6 +141,38 @@ class _Builder:
             ) from None
 
 
+_OPENED = {
+    "quoted scalar": "the quote opened on this line is never closed; add the closing quote",
+    "flow sequence": "the '[' on this line is not closed with ']' (or a word in it needs quotes)",
+    "flow mapping": "the '{' on this line is not closed with '}' (or a word in it needs quotes)",
+}
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError) -> tuple[int, str]:
+    """The line a person should look at, and what to do there.
+
+    PyYAML notices an unclosed quote or bracket only where the text stops making sense, often at
+    the end of the file; the line that opened it is the one to fix.
+    """
+    context = exc.context or ""
+    for opened, advice in _OPENED.items():
+        if opened in context and exc.context_mark is not None:
+            return exc.context_mark.line + 1, advice
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else 1
+    problem = exc.problem or "the YAML cannot be read"
+    if "'\\t'" in problem:
+        return line, "a tab is used here; indent with spaces only"
+    if "<block" in problem:
+        return line, "the indentation of this line does not fit the lines above; line it up"
+    if "mapping values are not allowed" in problem:
+        return line, (
+            "this ':' cannot start a new key here; check the indentation of this line, or put "
+            "words that contain ':' in quotes"
+        )
+    return line, f"{problem}; check the indentation and quotes on this line"
+
+
 def load_located(text: str, file: str, *, core_schema: bool = False) -> Located:
     """Parse one YAML document, turning syntax errors into ``SourceError`` with a line.
 
@@ -149,18 +183,12 @@ def load_located(text: str, file: str, *, core_schema: bool = False) -> Located:
     try:
         node = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        problem = exc.problem or "the YAML cannot be read"
-        raise SourceError(
-            file, line, f"YAML error: {problem}; check the indentation and quotes on this line"
-        ) from None
+        line, message = _syntax_problem(exc)
+        raise SourceError(file, line, f"YAML error: {message}") from None
     except yaml.YAMLError as exc:
         raise SourceError(file, 1, f"YAML error: {exc}") from None
     if node is None:
         return Located(file, None, {(): 1})
-    # A constructor per document: PyYAML's keeps every object it built until its next document.
-    constructor = (_CoreConstructor if core_schema else yaml.constructor.SafeConstructor)()
-    builder = _Builder(file, constructor)
+    builder = _Builder(file, core_schema)
     value = builder.build(node, ())
     return Located(file, value, builder.lines, builder.texts)
