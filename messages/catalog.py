@@ -130,14 +130,14 @@ def parse_catalogue(text: str, file: str) -> dict[str, Entry]:
         if "." not in key:
             raise SourceError(file, entry.line, f"put '{key}' inside a section, like 'common:'")
         try:
-            string.Formatter().vformat(entry.text, (), _Blank({}))
-        except (ValueError, IndexError):
+            fields = [name for _, name, _, _ in string.Formatter().parse(entry.text)]
+        except ValueError:
             raise SourceError(
                 file,
                 entry.line,
                 f"'{key}' has a stray '{{' or '}}'; variables look like {{child_name}}",
             ) from None
-        if any(name.isdigit() or name == "" for name in entry.variables):
+        if any(name is not None and (name == "" or name.isdigit()) for name in fields):
             raise SourceError(
                 file, entry.line, f"'{key}' uses a numbered variable; name it, like {{child_name}}"
             )

@@ -364,13 +364,6 @@ def test_a_script_that_is_not_utf8(tmp_path: Path) -> None:
 # ---- catalogues ------------------------------------------------------------------------------
 
 
-# messages/catalog.py formats the words before it looks for numbered variables, and formatting
-# "{0}" with no values fails first, so the parent-facing advice is the 'stray' one. Reported.
-NUMBERED_BUG = pytest.mark.xfail(
-    strict=True, reason="catalog.py reports {0} as a stray brace; its numbered check is unreachable"
-)
-
-
 def catalogue_problems(tmp_path: Path, files: dict[str, str | bytes]) -> list[str]:
     folder = write(tmp_path / "catalog", files)
     with pytest.raises(CatalogueError) as info:
@@ -383,16 +376,8 @@ def catalogue_problems(tmp_path: Path, files: dict[str, str | bytes]) -> list[st
     [
         ("  ask: Hello {child_name", "'t.ask' has a stray '{' or '}'; variables look like"),
         ("  ask: Hello child_name}", "'t.ask' has a stray '{' or '}'; variables look like"),
-        pytest.param(
-            "  ask: Hello {0}",
-            "'t.ask' uses a numbered variable; name it, like {child_name}",
-            marks=NUMBERED_BUG,
-        ),
-        pytest.param(
-            "  ask: Hello {}",
-            "'t.ask' uses a numbered variable; name it, like {child_name}",
-            marks=NUMBERED_BUG,
-        ),
+        ("  ask: Hello {0}", "'t.ask' uses a numbered variable; name it, like {child_name}"),
+        ("  ask: Hello {}", "'t.ask' uses a numbered variable; name it, like {child_name}"),
         ("  ask: 2026-02-30", "cannot read the value '2026-02-30' (day is out of range for mon"),
     ],
 )
