@@ -23,7 +23,7 @@ from flows.effects import (
     Send,
 )
 from flows.loader import FlowSet
-from flows.runtime import ENGINE_KEYS, run
+from flows.runtime import ENGINE_KEYS, reawaken, run
 
 STOPPED = "system.stopped"
 STARTED = "system.started"
@@ -75,7 +75,8 @@ def handle_message(
         )
     if opted_out:
         if action == "start":
-            return Outcome(state, [OptIn(), Send(STARTED, variables, *where, reply=True)])
+            again = reawaken(flowset, state, ctx)
+            return Outcome(state, [OptIn(), Send(STARTED, variables, *where, reply=True), *again])
         return Outcome(state, [])
     if action == "help":
         return Outcome(state, [Send(HELP, variables, *where, reply=True)])

@@ -36,6 +36,7 @@ class Context:
     family: dict[str, Any] = field(default_factory=dict)
     consented: bool = False
     language: str = "en"
+    timezone: str = "UTC"
 
 
 # ---- events the engine is given -------------------------------------------------------------
@@ -135,6 +136,14 @@ class ScheduleWake:
 
 
 @dataclass(frozen=True)
+class ScheduleFlow:
+    """Start ``flow`` for this family at ``at``."""
+
+    flow: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class CancelWakes:
     """Drop any wake-ups still pending for the conversation (it moved on)."""
 
@@ -190,6 +199,7 @@ Effect = (
     | RecordConsent
     | RaiseAlert
     | ScheduleWake
+    | ScheduleFlow
     | CancelWakes
     | FlowEnded
     | OptOut

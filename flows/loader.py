@@ -286,6 +286,15 @@ def check_references(
                         src.file, src.line((*path, "go")), f"there is no flow '{step.go}'{hint}"
                     )
                 )
+            scheduled = step.schedule.flow if step.schedule else None
+            if scheduled and scheduled not in flowset.flows and scheduled not in unloaded:
+                errors.append(
+                    SourceError(
+                        src.file,
+                        src.line((*path, "schedule", "flow")),
+                        f"there is no flow '{scheduled}' to schedule",
+                    )
+                )
             errors.extend(_check_way_on(src, path, step, i, flow))
         if flow.recovery and flow.recovery not in index:
             errors.append(_unknown_step(src, ("recovery",), flow.recovery, ids))

@@ -9,7 +9,8 @@ check the shape of one file; ``flows.loader`` checks the references between file
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,7 +20,19 @@ FLOW_NAME = r"^[a-z][a-z0-9_]*$"
 VARIABLE = r"^[a-z][a-z0-9_]*$"
 CATALOGUE_KEY = r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"
 
-KINDS = ("send", "ask", "set", "branch", "record", "consent", "alert", "wait", "go", "end")
+KINDS = (
+    "send",
+    "ask",
+    "set",
+    "branch",
+    "record",
+    "consent",
+    "alert",
+    "wait",
+    "schedule",
+    "go",
+    "end",
+)
 
 _UNITS = {
     "minute": timedelta(minutes=1),
@@ -39,6 +52,44 @@ def parse_duration(text: str) -> timedelta:
             f"'{text}' is not a length of time; write it like '30 minutes', '2 hours', '3 days'"
         )
     return int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+_LOCAL_MOMENT = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})[ T](\d{1,2}):(\d{2})\s*$")
+
+
+@dataclass(frozen=True)
+class When:
+    """A moment written in a flow: after a delay, at the next local time of day, or on a date."""
+
+    delay: timedelta | None = None
+    clock: time | None = None
+    moment: datetime | None = None  # naive: family-local
+
+
+def parse_when(text: str, *, allow_until: bool = True) -> When:
+    """Read "3 days", "until 18:00" / "18:00", or "until 2026-12-01 09:00" (family-local)."""
+    raw = str(text).strip()
+    if allow_until and raw.lower().startswith("until "):
+        raw = raw[len("until ") :]
+    elif allow_until:
+        return When(delay=parse_duration(raw))
+    clock = _CLOCK.match(raw)
+    if clock and int(clock.group(1)) < 24 and int(clock.group(2)) < 60:
+        return When(clock=time(int(clock.group(1)), int(clock.group(2))))
+    moment = _LOCAL_MOMENT.match(raw)
+    if moment:
+        try:
+            day = date.fromisoformat(moment.group(1))
+            return When(
+                moment=datetime.combine(day, time(int(moment.group(2)), int(moment.group(3))))
+            )
+        except ValueError:
+            pass
+    raise ValueError(
+        f"'{text}' is not a time; write a length like '2 days', a time of day like "
+        "'until 18:00', or a date and time like 'until 2026-12-01 09:00'"
+    )
 
 
 class _Strict(BaseModel):
@@ -92,6 +143,32 @@ class RecordSpec(_Strict):
     value: str | int | float
 
 
+class ScheduleSpec(_Strict):
+    """Start another flow later: ``after`` a delay, ``at`` a local time of day, or ``on`` a date."""
+
+    flow: str
+    after: str | None = None
+    at: str | None = None
+    on: str | None = None
+
+    @model_validator(mode="after")
+    def _one_time(self) -> ScheduleSpec:
+        given = [name for name in ("after", "at", "on") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "say when with exactly one of 'after: 3 days', 'at: \"18:00\"' or "
+                "'on: \"2026-12-01 09:00\"'"
+            )
+        self.when()
+        return self
+
+    def when(self) -> When:
+        """The moment, parsed."""
+        if self.after is not None:
+            return When(delay=parse_duration(self.after))
+        return parse_when(str(self.at if self.at is not None else self.on), allow_until=False)
+
+
 class AlertSpec(_Strict):
     """An alert for a person; the words to staff never carry the child's name or the parent's."""
 
@@ -119,6 +196,7 @@ class Step(_Strict):
     consent: Literal["given", "declined"] | None = None
     alert: AlertSpec | None = None
     wait: str | None = None
+    schedule: ScheduleSpec | None = None
     go: str | None = None
     end: bool | None = None
 
@@ -178,7 +256,7 @@ class Step(_Strict):
         if kind == "end" and self.end is not True:
             raise ValueError("write 'end: true'")
         if kind == "wait":
-            parse_duration(str(self.wait))
+            parse_when(str(self.wait))
         if kind == "ask":
             self._check_ask()
         return self

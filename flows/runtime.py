@@ -7,7 +7,10 @@ flow behaviour testable without a server.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flows import matching
 from flows.conditions import parse_condition
@@ -25,6 +28,7 @@ from flows.effects import (
     RecordConsent,
     RecordMeasure,
     SaveAnswer,
+    ScheduleFlow,
     ScheduleWake,
     Send,
     StartFlow,
@@ -32,7 +36,8 @@ from flows.effects import (
     WakeUp,
 )
 from flows.loader import WAITING_KINDS, FlowSet
-from flows.model import Step, parse_duration
+from flows.model import Step, When, parse_duration, parse_when
+from flows.timing import at_local, next_local_time
 
 MAX_STEPS_PER_EVENT = 200
 NOT_WAITING = "system.not_waiting"
@@ -156,6 +161,7 @@ def _advance(
         elif kind == "ask":
             _send(flowset, state, ctx, step, str(step.ask), effects, reply)
             _schedule_ask_timers(step, state, ctx, effects)
+            _schedule_expiry(flowset, state, step, ctx, effects)
             return state.at(waiting=True, attempts=0)
         elif kind == "set":
             values = {k: _fill(v, _variables(state, ctx)) for k, v in (step.set or {}).items()}
@@ -173,7 +179,7 @@ def _advance(
         elif kind == "consent":
             given = step.consent == "given"
             effects.append(RecordConsent(given, str(state.flow), step.id))
-            ctx = Context(ctx.now, ctx.family, given, ctx.language)
+            ctx = replace(ctx, consented=given)
             state = state.at(step=step.next)
         elif kind == "alert":
             assert step.alert is not None
@@ -182,12 +188,15 @@ def _advance(
             )
             state = state.at(step=step.next)
         elif kind == "wait":
-            effects.append(
-                ScheduleWake(
-                    ctx.now + parse_duration(str(step.wait)), "resume", str(state.flow), step.id
-                )
-            )
+            at = moment(parse_when(str(step.wait)), ctx)
+            effects.append(ScheduleWake(at, "resume", str(state.flow), step.id))
+            _schedule_expiry(flowset, state, step, ctx, effects)
             return state.at(waiting=True, attempts=0)
+        elif kind == "schedule":
+            assert step.schedule is not None
+            at = moment(step.schedule.when(), ctx)
+            effects.append(ScheduleFlow(step.schedule.flow, at))
+            state = state.at(step=step.next)
         elif kind == "go":
             effects.append(FlowEnded(str(state.flow)))
             state = _enter(flowset, state, str(step.go))
@@ -196,6 +205,44 @@ def _advance(
             return state.at(step=None, waiting=False, attempts=0)
     effects.append(Note(f"{state.flow}: more than {MAX_STEPS_PER_EVENT} steps at once; stopped"))
     return state.at(step=None, waiting=False)
+
+
+def moment(when: When, ctx: Context) -> datetime:
+    """The UTC moment a flow's "after", "until 18:00" or "until <date> <time>" means now."""
+    zone = ZoneInfo(ctx.timezone)
+    if when.delay is not None:
+        return ctx.now + when.delay
+    if when.clock is not None:
+        return next_local_time(ctx.now, zone, when.clock)
+    assert when.moment is not None
+    return max(ctx.now, at_local(when.moment.date(), when.moment.time(), zone))
+
+
+def _schedule_expiry(
+    flowset: FlowSet, state: ConversationState, step: Step, ctx: Context, effects: list[Effect]
+) -> None:
+    """A conversation left waiting longer than its flow's ``expire_after`` is closed."""
+    flow = flowset.flows[str(state.flow)]
+    if flow.expire_after:
+        at = ctx.now + parse_duration(flow.expire_after)
+        effects.append(ScheduleWake(at, "expire", str(state.flow), step.id))
+
+
+def reawaken(flowset: FlowSet, state: ConversationState, ctx: Context) -> list[Effect]:
+    """After START: ask the open question again, or let a wait that was cancelled run on."""
+    if not state.waiting or state.flow is None or state.step is None:
+        return []
+    step = flowset.step(state.flow, state.step)
+    if step is None:
+        return []
+    effects: list[Effect] = []
+    if step.kind == "ask":
+        _send(flowset, state, ctx, step, str(step.ask), effects, True)
+        _schedule_ask_timers(step, state, ctx, effects)
+        _schedule_expiry(flowset, state, step, ctx, effects)
+    elif step.kind == "wait":
+        effects.append(ScheduleWake(ctx.now, "resume", state.flow, step.id))
+    return effects
 
 
 def _schedule_ask_timers(
@@ -337,6 +384,11 @@ def _wake(
     assert step is not None
     if event.reason == "resume" and step.kind == "wait":
         return _advance(flowset, state.at(step=step.next, waiting=False), ctx, effects, False)
+    if event.reason == "expire":
+        effects.append(CancelWakes())
+        effects.append(Note(f"{event.flow} expired at {event.step}; conversation closed"))
+        effects.append(FlowEnded(event.flow))
+        return state.at(step=None, waiting=False, attempts=0)
     if event.reason == "remind" and step.reminder:
         _send(flowset, state, ctx, step, step.reminder, effects, False)
         return state

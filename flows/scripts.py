@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.conversation import handle_message
 from flows.effects import (
@@ -44,6 +45,7 @@ from flows.effects import (
     RaiseAlert,
     RecordConsent,
     RecordMeasure,
+    ScheduleFlow,
     ScheduleWake,
     Send,
     StartFlow,
@@ -101,13 +103,15 @@ class _Harness:
     consented: bool = False
     opted_out: bool = False
     wakes: list[ScheduleWake] = field(default_factory=list)
+    scheduled: list[ScheduleFlow] = field(default_factory=list)
+    timezone: str = "Europe/London"
     measures: dict[str, float] = field(default_factory=dict)
     alerts: list[str] = field(default_factory=list)
     outbox: list[tuple[str, str]] = field(default_factory=list)
     visited: set[tuple[str, str]] = field(default_factory=set)
 
     def context(self) -> Context:
-        return Context(self.now, dict(self.family), self.consented, self.language)
+        return Context(self.now, dict(self.family), self.consented, self.language, self.timezone)
 
     def event(self, event: Event) -> None:
         if isinstance(event, MessageIn):
@@ -133,6 +137,8 @@ class _Harness:
             self.opted_out = False
         elif isinstance(effect, ScheduleWake):
             self.wakes.append(effect)
+        elif isinstance(effect, ScheduleFlow):
+            self.scheduled.append(effect)
         elif isinstance(effect, CancelWakes):
             self.wakes.clear()
         elif isinstance(effect, RecordMeasure):
@@ -143,14 +149,21 @@ class _Harness:
             self.visited.add((effect.flow, effect.step))
 
     def pass_time(self, until: datetime) -> None:
+        """Fire every wake-up and scheduled flow due before ``until``, in time order."""
         while True:
-            due = sorted((w for w in self.wakes if w.at <= until), key=lambda w: w.at)
+            timers: list[ScheduleWake | ScheduleFlow] = [*self.wakes, *self.scheduled]
+            due = sorted((t for t in timers if t.at <= until), key=lambda t: t.at)
             if not due:
                 break
-            wake = due[0]
-            self.wakes.remove(wake)
-            self.now = max(self.now, wake.at)
-            self.event(WakeUp(wake.reason, wake.flow, wake.step))
+            timer = due[0]
+            self.now = max(self.now, timer.at)
+            if isinstance(timer, ScheduleFlow):
+                self.scheduled.remove(timer)
+                if not self.opted_out:
+                    self.event(StartFlow(timer.flow))
+            else:
+                self.wakes.remove(timer)
+                self.event(WakeUp(timer.reason, timer.flow, timer.step))
         self.now = until
 
 
@@ -175,14 +188,16 @@ def run_script(flowset: FlowSet, render: Render, located: Located) -> ScriptResu
     def fail(path: tuple[str | int, ...], message: str) -> None:
         result.failures.append(f"{located.file}:{located.line(path)}: {message}")
 
-    unknown = [
-        k for k in data if k not in ("script", "start", "family", "language", "at", "conversation")
-    ]
+    known = ("script", "start", "family", "language", "timezone", "at", "conversation")
+    unknown = [k for k in data if k not in known]
     if unknown:
-        fail(
-            (unknown[0],),
-            f"unknown key '{unknown[0]}'; use script, start, family, language, at, conversation",
-        )
+        fail((unknown[0],), f"unknown key '{unknown[0]}'; use {', '.join(known)}")
+        return result
+    timezone = str(data.get("timezone") or "Europe/London")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail(("timezone",), f"'{timezone}' is not a time zone like Europe/London")
         return result
     start = data.get("start")
     if not isinstance(start, str) or start not in flowset.flows:
@@ -209,6 +224,7 @@ def run_script(flowset: FlowSet, render: Render, located: Located) -> ScriptResu
         family={**DEFAULT_FAMILY, **family},
         language=str(data.get("language") or "en"),
         now=at,
+        timezone=timezone,
     )
     harness.event(StartFlow(str(start)))
     conversation = data.get("conversation") or []

@@ -91,3 +91,13 @@ def next_session(after: datetime, zone: ZoneInfo, session_day: int, clock: time)
             if moment > after:
                 return moment
     raise AssertionError("a weekday recurs within 8 days")
+
+
+def next_local_time(after: datetime, zone: ZoneInfo, clock: time) -> datetime:
+    """The next moment strictly after ``after`` when the family's clock shows ``clock``."""
+    local = after.astimezone(zone).date()
+    for offset in range(3):
+        moment = at_local(local + timedelta(days=offset), clock, zone)
+        if moment > after:
+            return moment
+    raise AssertionError("a time of day recurs within 3 days")

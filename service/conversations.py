@@ -30,6 +30,7 @@ from flows.effects import (
     RecordMeasure,
     ResumeProgramme,
     SaveAnswer,
+    ScheduleFlow,
     ScheduleWake,
     Send,
 )
@@ -95,6 +96,7 @@ def context_for(family: Family, now: datetime) -> Context:
         },
         consented=family.consent_at is not None,
         language=family.language,
+        timezone=family.timezone,
     )
 
 
@@ -205,6 +207,16 @@ def _apply(
                 family_id=family.id,
                 kind="wake",
                 payload={"reason": effect.reason, "flow": effect.flow, "step": effect.step},
+                due_at=effect.at,
+                created_at=now,
+            )
+        )
+    elif isinstance(effect, ScheduleFlow):
+        session.add(
+            DueWork(
+                family_id=family.id,
+                kind="start_flow",
+                payload={"flow": effect.flow},
                 due_at=effect.at,
                 created_at=now,
             )

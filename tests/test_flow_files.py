@@ -213,14 +213,14 @@ CASES = {
         [("    send: t.thanks\n", "    send: t.thanks\n    ask: t.ask\n")],
         [
             "F/demo.yaml:8: step 'thanks' must do exactly one of: send, ask, set, branch, "
-            "record, consent, alert, wait, go, end (found send, ask)"
+            "record, consent, alert, wait, schedule, go, end (found send, ask)"
         ],
     ),
     "a step that does nothing": (
         [("    send: t.thanks\n", "")],
         [
             "F/demo.yaml:8: step 'thanks' must do exactly one of: send, ask, set, branch, "
-            "record, consent, alert, wait, go, end (found none)"
+            "record, consent, alert, wait, schedule, go, end (found none)"
         ],
     ),
     "duplicate step id": (
