@@ -161,7 +161,8 @@ def test_stop_means_nothing_more_until_start(services: Services, client: Any, st
     post_signed(client, "/twilio/messages", inbound_form(family.phone, "Tuesday"))
     later = [m.body for m in standin.sent_to(family.phone)[sent + 1 :]]
     assert later[0].startswith("Welcome back")
-    assert later[1].startswith("What time of day is best?")
+    assert later[1].startswith("Which day is best")  # the open question, asked again
+    assert later[2].startswith("What time of day is best?")
     assert not family_row(services, family.ref).opted_out
 
 
