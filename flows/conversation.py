@@ -19,21 +19,46 @@ from flows.effects import (
     OptOut,
     Outcome,
     PauseProgramme,
+    RaiseAlert,
     ResumeProgramme,
     Send,
 )
 from flows.loader import FlowSet
-from flows.runtime import ENGINE_KEYS, reawaken, run
+from flows.runtime import ENGINE_KEYS, TIP_VARIABLE, open_question, reawaken, run
 
 STOPPED = "system.stopped"
 STARTED = "system.started"
 HELP = "system.help"
+MENU = "system.menu"
+NO_TIP_YET = "system.no_tip_yet"
+PERSON_WILL_CONTACT = "system.person_will_contact"
 PAUSED = "system.paused"
 PAUSE_TOO_LONG = "system.pause_too_long"
 RESUMED = "system.resumed"
-SYSTEM_KEYS = (STOPPED, STARTED, HELP, PAUSED, PAUSE_TOO_LONG, RESUMED, *ENGINE_KEYS)
+SYSTEM_KEYS = (
+    STOPPED,
+    STARTED,
+    HELP,
+    MENU,
+    NO_TIP_YET,
+    PERSON_WILL_CONTACT,
+    PAUSED,
+    PAUSE_TOO_LONG,
+    RESUMED,
+    *ENGINE_KEYS,
+)
 MAX_PAUSE_WEEKS = 4
 _PAUSE_FILLER = re.compile(r"\b(for|weeks?|wks?|please|pls)\b")
+
+
+def flowset_keys(flowset: FlowSet) -> set[str]:
+    """Every catalogue key the flows send (a stored tip must still be one of them)."""
+    return {
+        key
+        for flow in flowset.flows.values()
+        for step in flow.steps
+        for key in step.catalogue_keys()
+    }
 
 
 def keyword(flowset: FlowSet, text: str, language: str) -> tuple[str | None, int | None]:
@@ -42,6 +67,8 @@ def keyword(flowset: FlowSet, text: str, language: str) -> tuple[str | None, int
     STOP, START, HELP and RESUME count only as the whole message (as carriers treat them);
     PAUSE may be followed by how long: "PAUSE 2", "pause for two weeks".
     """
+    if text.strip() and not text.strip().strip("?"):
+        return "menu", None  # "?" alone
     said = matching.normalise(text)
     if not said:
         return None, None
@@ -87,6 +114,16 @@ def handle_message(
             return Outcome(state, [Send(PAUSE_TOO_LONG, variables, *where, reply=True)])
         paused = {**variables, "weeks": weeks, "week_word": "week" if weeks == 1 else "weeks"}
         return Outcome(state, [PauseProgramme(weeks), Send(PAUSED, paused, *where, reply=True)])
+    if action == "menu":
+        again = open_question(flowset, state, ctx)
+        return Outcome(state, [Send(MENU, variables, *where, reply=True), *again])
+    if action == "repeat":
+        tip = state.variables.get(TIP_VARIABLE)
+        key = tip if isinstance(tip, str) and tip in flowset_keys(flowset) else NO_TIP_YET
+        return Outcome(state, [Send(key, variables, *where, reply=True)])
+    if action == "human":
+        alert = RaiseAlert("asked_for_person", "routine", *where)
+        return Outcome(state, [alert, Send(PERSON_WILL_CONTACT, variables, *where, reply=True)])
     if action == "resume":
         return Outcome(state, [ResumeProgramme(), Send(RESUMED, variables, *where, reply=True)])
     return run(flowset, state, message, ctx)

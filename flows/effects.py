@@ -44,9 +44,13 @@ class Context:
 
 @dataclass(frozen=True)
 class StartFlow:
-    """Begin ``flow`` at its first step (enrolment, a programme week starting)."""
+    """Begin ``flow`` at its first step (enrolment, a programme week starting).
+
+    ``variables`` are set on entry: the calendar passes the programme ``week``.
+    """
 
     flow: str
+    variables: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from flows.yamlload import Located, SourceError, load_located
 
 KEYWORDS_FILE = "keywords.yaml"
 CALENDAR_FILE = "calendar.yaml"
-KEYWORD_ACTIONS = ("stop", "start", "help", "pause", "resume")
+KEYWORD_ACTIONS = ("stop", "start", "help", "pause", "resume", "menu", "repeat", "human")
 WAITING_KINDS = ("ask", "wait")
 
 

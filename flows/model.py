@@ -202,6 +202,7 @@ class Step(_Strict):
 
     media: str | None = None
     quick_replies: list[str] | None = None
+    tip: bool = False  # this send is the week's tip: REPEAT sends it again
 
     expect: Expect | None = None
     choices: list[ChoiceSpec] | None = None
@@ -251,6 +252,8 @@ class Step(_Strict):
                 raise ValueError(f"'{extra[0]}' belongs on an 'ask' step, not a '{kind}' step")
         if kind not in ("send", "ask") and (self.media or self.quick_replies):
             raise ValueError("'media' and 'quick_replies' belong on 'send' or 'ask' steps")
+        if self.tip and kind != "send":
+            raise ValueError("'tip: true' belongs on a 'send' step")
         if kind in ("branch", "go", "end") and self.next is not None:
             raise ValueError(f"a '{kind}' step decides where to go itself; remove 'next'")
         if kind == "end" and self.end is not True:
@@ -318,7 +321,7 @@ class Step(_Strict):
                 found.append(target)
         return found
 
-    def keys(self) -> list[str]:
+    def catalogue_keys(self) -> list[str]:
         """Every catalogue key this step names."""
         return [key for key in (self.send, self.ask, self.not_understood, self.reminder) if key]
 

@@ -40,9 +40,11 @@ from flows.model import Step, When, parse_duration, parse_when
 from flows.timing import at_local, next_local_time
 
 MAX_STEPS_PER_EVENT = 200
+TIP_VARIABLE = "last_tip"
 NOT_WAITING = "system.not_waiting"
 PERSON_WILL_REPLY = "system.person_will_reply"
-ENGINE_KEYS = (NOT_WAITING, PERSON_WILL_REPLY)
+THANKS_FOR_MEDIA = "system.thanks_for_media"
+ENGINE_KEYS = (NOT_WAITING, PERSON_WILL_REPLY, THANKS_FOR_MEDIA)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -55,6 +57,8 @@ def run(flowset: FlowSet, state: ConversationState, event: Event, ctx: Context) 
             return Outcome(state, effects)
         effects.append(CancelWakes())
         state = _enter(flowset, state, event.flow)
+        if event.variables:
+            state = state.at(variables={**state.variables, **event.variables})
         return Outcome(_advance(flowset, state, ctx, effects, reply=False), effects)
 
     state, recovered = _recover(flowset, state, effects)
@@ -157,6 +161,9 @@ def _advance(
         kind = step.kind
         if kind == "send":
             _send(flowset, state, ctx, step, str(step.send), effects, reply)
+            if step.tip:
+                # REPEAT sends this week's tip again.
+                state = state.at(variables={**state.variables, TIP_VARIABLE: step.send})
             state = state.at(step=step.next)
         elif kind == "ask":
             _send(flowset, state, ctx, step, str(step.ask), effects, reply)
@@ -226,6 +233,16 @@ def _schedule_expiry(
     if flow.expire_after:
         at = ctx.now + parse_duration(flow.expire_after)
         effects.append(ScheduleWake(at, "expire", str(state.flow), step.id))
+
+
+def open_question(flowset: FlowSet, state: ConversationState, ctx: Context) -> list[Effect]:
+    """The question the parent is being asked now, sent again (for MENU), if there is one."""
+    step = flowset.step(str(state.flow), str(state.step)) if state.waiting else None
+    if step is None or step.kind != "ask":
+        return []
+    effects: list[Effect] = []
+    _send(flowset, state, ctx, step, str(step.ask), effects, True)
+    return effects
 
 
 def reawaken(flowset: FlowSet, state: ConversationState, ctx: Context) -> list[Effect]:
@@ -328,16 +345,16 @@ def _answer(
     effects: list[Effect],
 ) -> ConversationState:
     step = flowset.step(str(state.flow), str(state.step)) if state.flow else None
+    only_media = bool(event.media_count) and not event.text.strip()
+    where = (str(state.flow or ""), str(state.step or ""))
     if step is None or not state.waiting or step.kind != "ask":
-        effects.append(
-            Send(
-                NOT_WAITING,
-                _variables(state, ctx),
-                str(state.flow or ""),
-                str(state.step or ""),
-                reply=True,
-            )
-        )
+        key = THANKS_FOR_MEDIA if only_media else NOT_WAITING
+        effects.append(Send(key, _variables(state, ctx), *where, reply=True))
+        return state
+    if only_media and step.expect != "free_text":
+        # A voice note or picture where a number or word was asked: kept for the therapist,
+        # thanked, and the question still stands (it is not a wrong answer).
+        effects.append(Send(THANKS_FOR_MEDIA, _variables(state, ctx), *where, reply=True))
         return state
     understood, value, target = interpret(step, event.text, event.media_count)
     if understood:

@@ -15,7 +15,7 @@ from typing import Any
 
 from flows.yamlload import Located, SourceError, load_located
 
-ENTRY_FIELDS = ("text", "audio", "allow_unicode", "reviewed", "note")
+ENTRY_FIELDS = ("text", "audio", "allow_unicode", "reviewed", "audience", "note")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Entry:
     audio: str | None = None
     allow_unicode: bool = False
     reviewed: bool = False
+    audience: str = "parent"  # "staff" for words sent to staff phones
 
     @property
     def variables(self) -> list[str]:
@@ -112,7 +113,10 @@ def _flatten(located: Located, node: Any, prefix: tuple[str, ...], out: dict[str
             audio=node.get("audio"),
             allow_unicode=bool(node.get("allow_unicode", False)),
             reviewed=bool(node.get("reviewed", False)),
+            audience=str(node.get("audience", "parent")),
         )
+        if out[key].audience not in ("parent", "staff"):
+            raise SourceError(file, line, f"'{key}': audience is 'parent' or 'staff'")
         return
     raise SourceError(file, line, f"'{key}' must be words (in quotes if they contain ':')")
 

@@ -13,6 +13,7 @@ from messages.catalog import Catalogue, Entry
 from messages.segments import count_segments, non_gsm_characters
 
 MAX_SEGMENTS = 2
+MIN_READING_EASE = 70.0
 MAX_CHARACTERS = 320
 # Long but real values, so a message that fits with "Sam" but not with a long name is caught.
 LONG_VALUES = {
@@ -83,10 +84,57 @@ def check_entry(entry: Entry) -> list[Finding]:
     return findings
 
 
+def reading_ease(text: str) -> float:
+    """Flesch Reading Ease of English words (textstat 0.7.8 works offline)."""
+    import textstat  # imported here: only the linter and the staff pages need it
+
+    return float(textstat.flesch_reading_ease(text))
+
+
+def check_reading(entry: Entry) -> list[Finding]:
+    """An English message a parent with a reading age of 9 can read: ease 70 or more."""
+    score = reading_ease(filled(entry))
+    if score >= MIN_READING_EASE:
+        return []
+    return [
+        Finding(
+            "error",
+            entry.file,
+            entry.line,
+            f"'{entry.key}' has reading ease {score:.0f} (at least {MIN_READING_EASE:.0f}); "
+            "use shorter sentences and shorter, everyday words",
+        )
+    ]
+
+
+def check_translations(catalogue: Catalogue) -> list[Finding]:
+    """A message marked reviewed in English (risk replies) must be reviewed in each translation."""
+    findings = []
+    english = catalogue.languages.get("en", {})
+    for lang, entries in sorted(catalogue.languages.items()):
+        if lang == "en":
+            continue
+        for key, entry in entries.items():
+            if english.get(key) is not None and english[key].reviewed and not entry.reviewed:
+                findings.append(
+                    Finding(
+                        "error",
+                        entry.file,
+                        entry.line,
+                        f"'{key}' must be translated and checked by a person (never by a machine);"
+                        " add 'reviewed: true' once it has been, or remove it to use English",
+                    )
+                )
+    return findings
+
+
 def check_catalogue(catalogue: Catalogue) -> list[Finding]:
     """Every message of every language."""
     findings: list[Finding] = []
-    for _, entries in sorted(catalogue.languages.items()):
+    for lang, entries in sorted(catalogue.languages.items()):
         for entry in entries.values():
             findings.extend(check_entry(entry))
+            if lang == "en" and entry.audience == "parent":
+                findings.extend(check_reading(entry))
+    findings.extend(check_translations(catalogue))
     return findings

@@ -94,7 +94,8 @@ def do_work(services: Services, work_id: int, token: str, now: datetime) -> tupl
             log.info("family %s: calendar moved %d week(s) after missed work", family.ref, weeks)
             return "moved", []
         if work.kind in ("start_flow", "calendar"):
-            event: StartFlow | WakeUp = StartFlow(str(payload.get("flow")))
+            week = {"week": payload["week"]} if "week" in payload else {}
+            event: StartFlow | WakeUp = StartFlow(str(payload.get("flow")), week)
         elif work.kind == "wake":
             event = WakeUp(
                 str(payload.get("reason")), str(payload.get("flow")), str(payload.get("step"))

@@ -119,8 +119,10 @@ def apply_outcome(
     """Write the new state and every effect in the caller's transaction."""
     applied = Applied()
     _store_state(session, family, outcome.state, now)
+    week = outcome.state.variables.get("week")
+    week = week if isinstance(week, int) else None
     for effect in outcome.effects:
-        _apply(session, services, family, effect, now, inbound, applied)
+        _apply(session, services, family, effect, now, inbound, applied, week)
     session.flush()
     return applied
 
@@ -163,6 +165,7 @@ def _apply(
     now: datetime,
     inbound: Message | None,
     applied: Applied,
+    week: int | None,
 ) -> None:
     if isinstance(effect, Send):
         message = queue_message(session, services, family, effect, now, inbound)
@@ -176,6 +179,7 @@ def _apply(
                 question=effect.question,
                 value=effect.value,
                 message_id=inbound.id if inbound else None,
+                week=week,
                 created_at=now,
             )
         )
@@ -187,6 +191,7 @@ def _apply(
                 value=effect.value,
                 flow=effect.flow,
                 step=effect.step,
+                week=week,
                 recorded_at=now,
             )
         )
