@@ -37,6 +37,8 @@ class Context:
     consented: bool = False
     language: str = "en"
     timezone: str = "UTC"
+    # Languages whose catalogue is complete, as (code, name): the only ones offered to parents.
+    languages: tuple[tuple[str, str], ...] = (("en", "English"),)
 
 
 # ---- events the engine is given -------------------------------------------------------------

@@ -178,7 +178,11 @@ class AlertSpec(_Strict):
 
 Expect = Annotated[
     str,
-    Field(pattern=r"^(yes_no|choice|free_text|time|weekday|number \d+\.\.\d+|list \d+\.\.\d+)$"),
+    Field(
+        pattern=(
+            r"^(yes_no|choice|free_text|time|weekday|language|number \d+\.\.\d+|list \d+\.\.\d+)$"
+        )
+    ),
 ]
 
 

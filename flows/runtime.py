@@ -115,7 +115,13 @@ def _recover(
 
 
 def _variables(state: ConversationState, ctx: Context) -> dict[str, Any]:
-    return {**ctx.family, **state.variables}
+    options = " ".join(f"{i}) {name}." for i, (_, name) in enumerate(ctx.languages, start=1))
+    return {
+        **ctx.family,
+        "language_count": len(ctx.languages),
+        "language_options": options,
+        **state.variables,
+    }
 
 
 def _send(
@@ -299,9 +305,18 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def interpret(step: Step, text: str, media_count: int = 0) -> tuple[bool, Any, str | None]:
+def interpret(
+    step: Step,
+    text: str,
+    media_count: int = 0,
+    languages: tuple[tuple[str, str], ...] = (("en", "English"),),
+) -> tuple[bool, Any, str | None]:
     """Read the parent's reply to ``step``: (understood, value, the step it leads to)."""
     expect = str(step.expect)
+    if expect == "language":
+        options = [matching.Choice(code, (code, name)) for code, name in languages]
+        code = matching.match_choice(text, options)
+        return (code is not None), code, step.next
     if expect == "yes_no":
         yes = matching.parse_yes_no(text)
         if yes is None:
@@ -356,7 +371,7 @@ def _answer(
         # thanked, and the question still stands (it is not a wrong answer).
         effects.append(Send(THANKS_FOR_MEDIA, _variables(state, ctx), *where, reply=True))
         return state
-    understood, value, target = interpret(step, event.text, event.media_count)
+    understood, value, target = interpret(step, event.text, event.media_count, ctx.languages)
     if understood:
         effects.append(CancelWakes())
         effects.append(SaveAnswer(str(state.flow), step.id, str(step.ask), value, event.text))

@@ -32,6 +32,11 @@ class Entry:
     audience: str = "parent"  # "staff" for words sent to staff phones
 
     @property
+    def language(self) -> str:
+        """The language of the file this entry came from."""
+        return Path(self.file).stem
+
+    @property
     def variables(self) -> list[str]:
         """The ``{names}`` the words use."""
         return [name for _, name, _, _ in string.Formatter().parse(self.text) if name]

@@ -8,12 +8,14 @@ value and measures what Twilio would send.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from messages.catalog import Catalogue, Entry
 from messages.segments import count_segments, non_gsm_characters
 
 MAX_SEGMENTS = 2
 MIN_READING_EASE = 70.0
+MIN_WORDS_FOR_EASE = 4
 MAX_CHARACTERS = 320
 # Long but real values, so a message that fits with "Sam" but not with a long name is caught.
 LONG_VALUES = {
@@ -93,7 +95,10 @@ def reading_ease(text: str) -> float:
 
 def check_reading(entry: Entry) -> list[Finding]:
     """An English message a parent with a reading age of 9 can read: ease 70 or more."""
-    score = reading_ease(filled(entry))
+    text = filled(entry)
+    if len(text.split()) < MIN_WORDS_FOR_EASE:
+        return []  # a name or a word or two: the formula means nothing there
+    score = reading_ease(text)
     if score >= MIN_READING_EASE:
         return []
     return [
@@ -128,12 +133,32 @@ def check_translations(catalogue: Catalogue) -> list[Finding]:
     return findings
 
 
-def check_catalogue(catalogue: Catalogue) -> list[Finding]:
+def check_audio(entry: Entry, audio_dir: Path) -> list[Finding]:
+    """A voice note named in the catalogue must be there (or be a web address)."""
+    if not entry.audio or entry.audio.startswith(("http://", "https://")):
+        return []
+    path = audio_dir / entry.language / entry.audio
+    if ".." in Path(entry.audio).parts or not path.is_file():
+        return [
+            Finding(
+                "error",
+                entry.file,
+                entry.line,
+                f"'{entry.key}' names the voice note '{entry.audio}', which is not in "
+                f"{audio_dir / entry.language}; add the file or fix the name",
+            )
+        ]
+    return []
+
+
+def check_catalogue(catalogue: Catalogue, audio_dir: Path | None = None) -> list[Finding]:
     """Every message of every language."""
     findings: list[Finding] = []
     for lang, entries in sorted(catalogue.languages.items()):
         for entry in entries.values():
             findings.extend(check_entry(entry))
+            if audio_dir is not None:
+                findings.extend(check_audio(entry, audio_dir))
             if lang == "en" and entry.audience == "parent":
                 findings.extend(check_reading(entry))
     findings.extend(check_translations(catalogue))

@@ -103,7 +103,7 @@ def do_work(services: Services, work_id: int, token: str, now: datetime) -> tupl
         else:
             work.outcome = f"unknown kind {work.kind}"
             return "skipped", []
-        outcome = run(services.flows, state_of(family), event, context_for(family, now))
+        outcome = run(services.flows, state_of(family), event, context_for(family, now, services.languages()))
         applied = apply_outcome(session, services, family, outcome, now)
         work.outcome = "done"
         return "done", applied.outbox

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, abort, jsonify, send_from_directory
 
 from service.config import ConfigError, Settings, load_settings
 from service.dispatch import Dispatcher
@@ -57,6 +58,14 @@ def _app(svc: Services) -> Flask:
     app.register_blueprint(webhooks.bp)
     if not svc.settings.twilio_enabled:
         app.register_blueprint(simulator.bp)
+
+    @app.get("/audio/<lang>/<path:name>")
+    def audio(lang: str, name: str) -> Response:
+        """Recorded voice notes, served by the app itself (no CDN)."""
+        if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?", lang):
+            abort(404)
+        folder = svc.settings.messages_dir / "audio" / lang
+        return send_from_directory(folder, name, max_age=3600)
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

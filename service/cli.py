@@ -13,6 +13,7 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
@@ -324,8 +325,6 @@ def demo(port: int, host: str) -> None:
         upgrade(settings.database_url)
     except (OperationalError, ProgrammingError) as exc:
         raise database_failure(exc) from None
-    svc = _services(settings)
-    app = create_app(svc)
     try:
         listener = socket.create_server((host, port))
     except OSError as exc:
@@ -333,9 +332,14 @@ def demo(port: int, host: str) -> None:
         raise Failure(
             f"cannot listen on {host}:{port} ({reason}); choose another with --port"
         ) from None
+    url = f"http://{host}:{listener.getsockname()[1]}"
+    if settings.public_url is None and not settings.twilio_enabled:
+        # Links in the therapist's alerts then open this demo (Twilio never sees the URL).
+        settings = replace(settings, public_url=url)
+    svc = _services(settings)
+    app = create_app(svc)
     server = make_server(host, port, app, threaded=True, fd=listener.fileno())
     listener.close()  # the server holds its own copy of the socket
-    url = f"http://{host}:{server.port}"
     click.echo(f"bravesteps demo is running: open {url}/simulator  (health: {url}/healthz)")
     if not settings.twilio_enabled:
         click.echo("no Twilio credentials: messages stay in the database and show in the simulator")

@@ -83,7 +83,9 @@ def state_of(family: Family) -> ConversationState:
     )
 
 
-def context_for(family: Family, now: datetime) -> Context:
+def context_for(
+    family: Family, now: datetime, languages: tuple[tuple[str, str], ...] = (("en", "English"),)
+) -> Context:
     """What the engine may know about the family: first names and settings, nothing else."""
     therapist_first = (family.therapist.name or "").split(" ")[0] if family.therapist else ""
     return Context(
@@ -97,6 +99,7 @@ def context_for(family: Family, now: datetime) -> Context:
         consented=family.consent_at is not None,
         language=family.language,
         timezone=family.timezone,
+        languages=languages,
     )
 
 
@@ -146,7 +149,17 @@ def _store_state(session: Session, family: Family, state: ConversationState, now
 
 
 def _sync_family(family: Family, variables: dict[str, object]) -> bool:
-    """Answers that are also the family's settings (chosen day and time) update the family."""
+    """Answers that are also the family's settings update the family; True if day or time moved.
+
+    ``session_day`` and ``session_time`` move the calendar; ``language`` (a complete catalogue,
+    offered by an ``expect: language`` question) and ``voice_notes`` (yes/no) change how words go.
+    """
+    language = variables.get("language")
+    if isinstance(language, str) and language:
+        family.language = language
+    voice = variables.get("voice_notes")
+    if voice in ("yes", "no"):
+        family.prefers_audio = voice == "yes"
     before = (family.session_day, family.session_time)
     day = variables.get("session_day")
     if isinstance(day, str) and day in WEEKDAYS:
@@ -325,12 +338,18 @@ def queue_message(
 ) -> Message:
     """Put one message to the parent in the outbox, with its words fixed now."""
     body = services.catalogue.render(send.key, send.variables, family.language)
+    media = [{"url": send.media}] if send.media else None
+    audio = audio_url(services, send.key, family.language) if family.prefers_audio else None
+    if audio and family.channel == "whatsapp":
+        media = [*(media or []), {"url": audio}]
+    elif audio:
+        body = f"{body}\nListen: {audio}"
     message = Message(
         direction="out",
         family_id=family.id,
         channel=family.channel,
         body=body,
-        media=[{"url": send.media}] if send.media else None,
+        media=media,
         catalogue_key=send.key,
         flow=send.flow or None,
         step=send.step or None,
@@ -346,6 +365,16 @@ def queue_message(
     session.add(message)
     session.flush()
     return message
+
+
+def audio_url(services: Services, key: str, language: str) -> str | None:
+    """Where the voice note recorded for ``key`` can be fetched, if there is one."""
+    entry = services.catalogue.entry(key, language)
+    if not entry.audio:
+        return None
+    if entry.audio.startswith(("http://", "https://")):
+        return entry.audio
+    return f"{services.settings.public_url or ''}/audio/{entry.language}/{entry.audio}"
 
 
 def raise_alert(

@@ -126,7 +126,7 @@ def _process(
             services.flows,
             state_of(family),
             MessageIn(body, len(media)),
-            context_for(family, now),
+            context_for(family, now, services.languages()),
             family.opted_out,
         )
         applied: Applied = apply_outcome(session, services, family, outcome, now, inbound=message)

@@ -37,7 +37,7 @@ def lint_content(flows_dir: Path, messages_dir: Path) -> tuple[list[str], list[s
         errors.extend(str(e) for e in exc.errors)
     except SourceError as exc:
         errors.append(str(exc))
-    for finding in check_catalogue(catalogue):
+    for finding in check_catalogue(catalogue, messages_dir / "audio"):
         (errors if finding.level == "error" else warnings).append(str(finding))
     for lang, keys in catalogue.missing().items():
         if keys:

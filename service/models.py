@@ -105,6 +105,7 @@ class Family(Base):
     programme_start: Mapped[date | None] = mapped_column(Date)  # local date of week 1, day 1
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     calendar_generation: Mapped[int] = mapped_column(Integer, default=0)
+    prefers_audio: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     therapist: Mapped[Staff] = relationship()

@@ -23,7 +23,8 @@ from service.db import Database
 
 log = logging.getLogger("bravesteps")
 
-SHELL_KEYS = ("system.unknown_sender", "system.alert_to_staff")
+LANGUAGE_NAME = "language.name"
+SHELL_KEYS = ("system.unknown_sender", "system.alert_to_staff", LANGUAGE_NAME)
 
 
 def utcnow() -> datetime:
@@ -128,6 +129,13 @@ class Services:
             templates,
         )
         return []
+
+    def languages(self) -> tuple[tuple[str, str], ...]:
+        """Languages offered to parents: complete catalogues, each named in its own words."""
+        return tuple(
+            (code, self.catalogue.render(LANGUAGE_NAME, {}, code) or code)
+            for code in self.catalogue.complete_languages()
+        )
 
     def status_callback_url(self) -> str | None:
         """Where Twilio should report delivery, when the public URL is known."""
