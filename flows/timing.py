@@ -101,3 +101,67 @@ def next_local_time(after: datetime, zone: ZoneInfo, clock: time) -> datetime:
         if moment > after:
             return moment
     raise AssertionError("a time of day recurs within 3 days")
+
+
+@dataclass(frozen=True)
+class StaffedHours:
+    """When the team reads messages: weekdays (Monday = 0) and local hours."""
+
+    days: frozenset[int]
+    start: time
+    end: time
+
+    def is_staffed(self, moment: datetime, zone: ZoneInfo) -> bool:
+        """True when ``moment`` falls in staffed hours."""
+        local = moment.astimezone(zone)
+        return local.weekday() in self.days and self.start <= local.time() < self.end
+
+    def add_working(self, moment: datetime, zone: ZoneInfo, amount: timedelta) -> datetime:
+        """``moment`` plus ``amount`` of staffed time (the clock stops outside staffed hours)."""
+        left = amount
+        cursor = moment
+        for _ in range(60):  # bounded: at most a few weeks of working days
+            local = cursor.astimezone(zone)
+            day_start = at_local(local.date(), self.start, zone)
+            day_end = at_local(local.date(), self.end, zone)
+            if local.weekday() not in self.days or cursor >= day_end:
+                cursor = at_local(local.date() + timedelta(days=1), self.start, zone)
+                continue
+            cursor = max(cursor, day_start)
+            available = day_end - cursor
+            if left <= available:
+                return cursor + left
+            left -= available
+            cursor = at_local(local.date() + timedelta(days=1), self.start, zone)
+        return cursor
+
+    def end_of_working_day(self, moment: datetime, zone: ZoneInfo) -> datetime:
+        """The end of today's staffed hours, or of the next staffed day if today's are over."""
+        start = self.add_working(moment, zone, timedelta(0))
+        return at_local(start.astimezone(zone).date(), self.end, zone)
+
+
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_staffed_hours(text: str) -> StaffedHours:
+    """Read ``Mon-Fri 09:00-17:00`` (or ``Mon,Wed 10:00-14:00``)."""
+    match = re.fullmatch(
+        r"\s*([A-Za-z]{3}(?:\s*[-,]\s*[A-Za-z]{3})*)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*",
+        text,
+    )
+    if not match:
+        raise ValueError("write it like Mon-Fri 09:00-17:00")
+    days: set[int] = set()
+    for part in match.group(1).lower().replace(" ", "").split(","):
+        ends = part.split("-")
+        if any(e not in _DAY_NAMES for e in ends):
+            raise ValueError("days are Mon, Tue, Wed, Thu, Fri, Sat, Sun")
+        first, last = _DAY_NAMES.index(ends[0]), _DAY_NAMES.index(ends[-1])
+        days.update(
+            range(first, last + 1) if first <= last else [*range(first, 7), *range(last + 1)]
+        )
+    h1, m1, h2, m2 = (int(match.group(i)) for i in range(2, 6))
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h1, m1) >= (h2, m2):
+        raise ValueError("the hours must be a range within one day, like 09:00-17:00")
+    return StaffedHours(frozenset(days), time(h1, m1), time(min(h2, 23), m2 if h2 < 24 else 59))

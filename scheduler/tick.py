@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 
 from flows.effects import StartFlow, WakeUp
 from flows.runtime import run
+from service.alerts import escalate
+from service.checkins import call_prompt, check_silence, missed_check_in
 from service.claims import claim_ids, new_token
 from service.conversations import apply_outcome, context_for, lock_family, state_of
 from service.models import DueWork
 from service.outbox import SendReport, drain, reconcile
-from service.programme import catch_up, resume
+from service.programme import HELD, catch_up, resume
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.tick")
@@ -79,14 +81,30 @@ def do_work(services: Services, work_id: int, token: str, now: datetime) -> tupl
         if family is None:
             work.outcome = "no family"
             return "skipped", []
+        payload = work.payload or {}
+        if work.kind == "escalate":
+            # Escalation is about staff, so it runs whatever the family's own state.
+            sent = escalate(session, services, int(payload.get("alert", 0)), now)
+            work.outcome = "escalated" if sent else "not needed"
+            return "done", [m.id for m in sent]
         if family.opted_out or family.status in ("declined",) or family.number_invalid_at:
             work.outcome = "family not receiving"
             return "skipped", []
-        payload = work.payload or {}
         if work.kind == "resume":
             resume(session, family, now)
             work.outcome = "done"
             return "done", []
+        if work.kind == "silence":
+            outbox = check_silence(session, services, family, now)
+            work.outcome = "nudged" if outbox else "not silent"
+            return "done", outbox
+        if work.kind == "calendar" and family.status == HELD:
+            # An urgent alert is open: the programme waits until a person resumes it.
+            work.done_at = None
+            work.claimed_until = None
+            work.due_at = now + timedelta(days=1)
+            work.outcome = "held for alert"
+            return "held", []
         if work.kind == "calendar" and now - work.due_at > services.settings.late_limit:
             # Too late to send now (the service was down): the calendar moves to the next session.
             work.done_at = None
@@ -103,8 +121,13 @@ def do_work(services: Services, work_id: int, token: str, now: datetime) -> tupl
         else:
             work.outcome = f"unknown kind {work.kind}"
             return "skipped", []
-        outcome = run(services.flows, state_of(family), event, context_for(family, now, services.languages()))
+        context = context_for(family, now, services.languages())
+        outcome = run(services.flows, state_of(family), event, context)
         applied = apply_outcome(session, services, family, outcome, now)
+        if isinstance(event, WakeUp) and event.reason == "give_up" and "check_in" in event.flow:
+            applied.outbox.extend(missed_check_in(session, services, family, now))
+        if work.kind == "calendar" and payload.get("day") == 1:
+            applied.outbox.extend(call_prompt(session, services, family, payload, now))
         work.outcome = "done"
         return "done", applied.outbox
 

@@ -21,7 +21,7 @@ from dotenv import load_dotenv
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from flows.timing import QuietHours, parse_quiet_hours
+from flows.timing import QuietHours, StaffedHours, parse_quiet_hours, parse_staffed_hours
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FLOWS_DIR = ROOT / "flows" / "programme"
@@ -54,6 +54,10 @@ class Settings:
     default_timezone: str = "Europe/London"
     quiet_hours: QuietHours = field(default_factory=lambda: parse_quiet_hours("21:00-08:00"))
     late_limit: timedelta = timedelta(hours=12)
+    staffed_hours: StaffedHours = field(
+        default_factory=lambda: parse_staffed_hours("Mon-Fri 09:00-17:00")
+    )
+    out_of_hours_role: str | None = None
     whatsapp_templates: Path | None = None
     scheduler_interval: float = 30.0
     messages_per_second: float = 10.0
@@ -279,6 +283,14 @@ def load_settings(
         if not folder.is_dir():
             raise ConfigError(f"{name} {_shown(str(folder))} is not a folder")
 
+    try:
+        staffed = parse_staffed_hours(get("STAFFED_HOURS") or "Mon-Fri 09:00-17:00")
+    except ValueError as exc:
+        raise ConfigError(f"STAFFED_HOURS: {exc}") from None
+    out_of_hours = get("OUT_OF_HOURS_ROLE")
+    if out_of_hours and out_of_hours not in ("therapist", "duty", "safeguarding", "lead"):
+        raise ConfigError("OUT_OF_HOURS_ROLE must be therapist, duty, safeguarding or lead")
+
     templates_text = get("WHATSAPP_TEMPLATES")
     templates: Path | None = Path(templates_text) if templates_text else DEFAULT_TEMPLATES
     if templates is not None and not templates.is_file():
@@ -306,6 +318,8 @@ def load_settings(
         default_timezone=timezone,
         quiet_hours=quiet,
         late_limit=timedelta(hours=_number(env, "LATE_LIMIT_HOURS", 12.0, 0.5, 168.0)),
+        staffed_hours=staffed,
+        out_of_hours_role=out_of_hours,
         whatsapp_templates=templates,
         scheduler_interval=_number(env, "SCHEDULER_INTERVAL", 30.0, 1.0, 3600.0),
         messages_per_second=_number(env, "MESSAGES_PER_SECOND", 10.0, 0.0, 10000.0),

@@ -36,8 +36,8 @@ from flows.effects import (
 )
 from flows.runtime import WEEKDAYS
 from messages.segments import count_segments
+from service.alerts import raise_alert, rule_for
 from service.models import (
-    Alert,
     Answer,
     ConsentEvent,
     Conversation,
@@ -45,7 +45,6 @@ from service.models import (
     Family,
     Measure,
     Message,
-    Staff,
 )
 from service.programme import (
     not_before,
@@ -55,7 +54,6 @@ from service.programme import (
     resume,
     start_programme,
 )
-from service.refs import new_ref
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.conversations")
@@ -197,6 +195,7 @@ def _apply(
             )
         )
     elif isinstance(effect, RecordMeasure):
+        getting_worse(session, services, family, effect.name, effect.value, now, applied)
         session.add(
             Measure(
                 family_id=family.id,
@@ -213,12 +212,11 @@ def _apply(
         if effect.given:
             start_programme(session, services, family, now)
     elif isinstance(effect, RaiseAlert):
-        alert, notice = raise_alert(
-            session, services, family, effect.kind, effect.urgency, now, inbound
+        alert, notices = raise_alert(
+            session, services, family, effect.kind, now, inbound, effect.urgency
         )
         applied.alerts.append(alert.id)
-        if notice is not None:
-            applied.outbox.append(notice.id)
+        applied.outbox.extend(n.id for n in notices)
     elif isinstance(effect, ScheduleWake):
         session.add(
             DueWork(
@@ -377,54 +375,37 @@ def audio_url(services: Services, key: str, language: str) -> str | None:
     return f"{services.settings.public_url or ''}/audio/{entry.language}/{entry.audio}"
 
 
-def raise_alert(
+WORSE_BY = 3.0
+
+
+def getting_worse(
     session: Session,
     services: Services,
     family: Family,
-    kind: str,
-    urgency: str,
+    name: str,
+    value: float,
     now: datetime,
-    inbound: Message | None = None,
-) -> tuple[Alert, Message | None]:
-    """Record an alert for the family's therapist and text them: reference, kind, code only."""
-    therapist: Staff = family.therapist
-    alert = Alert(
-        family_id=family.id,
-        staff_id=therapist.id,
-        kind=kind,
-        urgency=urgency,
-        code=new_ref("A", 4).removeprefix("A-"),
-        source_message_id=inbound.id if inbound else None,
-        created_at=now,
+    applied: Applied,
+) -> None:
+    """A goal rating down 3 or more, or the worry rating up 3 or more: a kind word and an alert."""
+    previous = session.scalar(
+        select(Measure.value)
+        .where(Measure.family_id == family.id, Measure.name == name)
+        .order_by(Measure.recorded_at.desc(), Measure.id.desc())
+        .limit(1)
     )
-    session.add(alert)
-    session.flush()
-    if not therapist.active:
-        return alert, None
-    link = (services.settings.public_url or "") + f"/admin/families/{family.ref}"
-    body = services.catalogue.render(
-        "system.alert_to_staff",
-        {
-            "family_ref": family.ref,
-            "alert_kind": kind.replace("_", " "),
-            "urgency": urgency,
-            "link": link,
-            "code": alert.code,
-        },
+    if previous is None:
+        return
+    worse = (name.startswith("goal") and previous - value >= WORSE_BY) or (
+        name == "worry" and value - previous >= WORSE_BY
     )
-    message = Message(
-        direction="out",
-        staff_id=therapist.id,
-        channel=therapist.channel,
-        body=body,
-        catalogue_key="system.alert_to_staff",
-        segments=count_segments(body),
-        status="pending",
-        reply=True,  # alerts to staff are never held for quiet hours
-        due_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(message)
-    session.flush()
-    return alert, message
+    if not worse:
+        return
+    alert, notices = raise_alert(session, services, family, "getting_worse", now)
+    applied.alerts.append(alert.id)
+    applied.outbox.extend(n.id for n in notices)
+    reply = rule_for("getting_worse").reply
+    if reply:
+        context = context_for(family, now)
+        send = Send(reply, {**context.family}, "", "", reply=True)
+        applied.outbox.append(queue_message(session, services, family, send, now).id)

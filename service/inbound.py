@@ -18,8 +18,11 @@ from sqlalchemy.exc import IntegrityError
 
 from flows.conversation import handle_message
 from flows.effects import MessageIn
+from service.alerts import staff_command
+from service.checkins import heard_from
 from service.conversations import Applied, apply_outcome, context_for, lock_family, state_of
-from service.models import Message
+from service.handoff import forward_to_staff
+from service.models import Message, Staff
 from service.phones import channel_of, normalise_phone
 from service.wiring import Services
 
@@ -100,14 +103,16 @@ def _process(
 ) -> InboundResult:
     now = services.now()
     with services.db.transaction() as session:
-        family = lock_family(session, phone=phone)
+        staff = session.scalar(select(Staff).where(Staff.phone == phone, Staff.active.is_(True)))
+        family = None if staff else lock_family(session, phone=phone)
         message = Message(
             direction="in",
             family_id=family.id if family else None,
+            staff_id=staff.id if staff else None,
             channel=channel,
             twilio_sid=sid,
             # Words from a number nobody enrolled are not kept: they are no one's record.
-            body=body if family else None,
+            body=body if family or staff else None,
             media=media or None,
             status="received",
             created_at=now,
@@ -115,6 +120,9 @@ def _process(
         )
         session.add(message)
         session.flush()  # a repeated MessageSid fails here, before anything else is written
+        if staff is not None:
+            answer = staff_command(session, services, staff, body, now)
+            return InboundResult(replies=[answer.confirmation], outbox=answer.outbox)
         if family is None:
             log.info("message from a number nobody enrolled; answered with one line")
             return InboundResult(
@@ -122,6 +130,14 @@ def _process(
                 replies=[services.catalogue.render("system.unknown_sender", {})],
             )
         family.last_inbound_at = now
+        handler = family.conversation.handoff_staff_id if family.conversation else None
+        if handler is not None and not family.opted_out:
+            # A person has taken this conversation over: the words go to them, not the flow.
+            person = session.get(Staff, handler)
+            if person is not None:
+                forwarded = forward_to_staff(session, services, family, person, body, now)
+                heard_from(session, family, now)
+                return InboundResult(outbox=[forwarded.id])
         outcome = handle_message(
             services.flows,
             state_of(family),
@@ -130,6 +146,8 @@ def _process(
             family.opted_out,
         )
         applied: Applied = apply_outcome(session, services, family, outcome, now, inbound=message)
+        if not family.opted_out:
+            heard_from(session, family, now)
     return InboundResult(outbox=applied.outbox)
 
 

@@ -106,6 +106,8 @@ class Family(Base):
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     calendar_generation: Mapped[int] = mapped_column(Integer, default=0)
     prefers_audio: Mapped[bool] = mapped_column(Boolean, default=False)
+    missed_check_ins: Mapped[int] = mapped_column(Integer, default=0)
+    nudged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     therapist: Mapped[Staff] = relationship()
@@ -135,6 +137,7 @@ class Conversation(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     misunderstood: Mapped[int] = mapped_column(Integer, default=0)
     variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    handoff_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     family: Mapped[Family] = relationship(back_populates="conversation")
@@ -225,10 +228,27 @@ class Alert(Base):
     code: Mapped[str] = mapped_column(String(12), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="open")
     source_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    due_by: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    level: Mapped[int] = mapped_column(Integer, default=0)  # highest rota role alerted so far
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlertEvent(Base):
+    """Every alert raised, sent, acknowledged, escalated or resolved, with its time."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    kind: Mapped[str] = mapped_column(
+        String(20)
+    )  # raised | sent | acknowledged | escalated | resolved
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    role: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class DueWork(Base):

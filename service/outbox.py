@@ -33,8 +33,9 @@ from messages.twilio_io import (
     SendRequest,
     SendResult,
 )
+from service.alerts import raise_alert
 from service.claims import claim_ids, new_token
-from service.conversations import opt_out, raise_alert
+from service.conversations import opt_out
 from service.models import Family, Message, Staff
 from service.programme import not_before
 from service.wiring import Services
@@ -201,7 +202,7 @@ def _whatsapp_outside_window(
     row.claimed_until = None
     row.last_error = "outside the WhatsApp window, no template, SMS not allowed"
     row.updated_at = now
-    raise_alert(session, services, family, "message_held", "routine", now)
+    raise_alert(session, services, family, "message_held", now)
     return False
 
 
@@ -259,7 +260,7 @@ def after_failure(session: Session, services: Services, row: Message, now: datet
         opt_out(session, family, now, "twilio 21610")
     elif code in INVALID_NUMBER_CODES and family.number_invalid_at is None:
         family.number_invalid_at = now
-        raise_alert(session, services, family, "number_invalid", "routine", now)
+        raise_alert(session, services, family, "number_invalid", now)
     elif code == UNREACHABLE_CODE and not (row.dedupe_key or "").startswith("retry-30003:"):
         # The handset was off or out of signal: one more try a day later, and no more.
         follow_up(session, row, now, now + timedelta(days=1), f"retry-30003:{row.id}")
@@ -278,7 +279,7 @@ def after_failure(session: Session, services: Services, row: Message, now: datet
         elif family.sms_allowed:
             follow_up(session, row, now, now, f"sms:{row.id}", channel="sms")
         else:
-            raise_alert(session, services, family, "message_held", "routine", now)
+            raise_alert(session, services, family, "message_held", now)
 
 
 def record_result(

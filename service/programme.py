@@ -219,3 +219,23 @@ def restart_after_stop(session: Session, services: Services, family: Family, now
     first = remaining[0]
     family.programme_start += weeks_late(_due(family, first.week, first.day), now) * WEEK
     return _create_rows(session, services, family, now, done)
+
+
+HELD = "held"
+
+
+def hold_for_alert(family: Family) -> None:
+    """An urgent alert is open: the programme waits until a person resumes it."""
+    if family.status not in ("opted_out", "declined"):
+        family.status = HELD
+
+
+def resume_after_alert(session: Session, family: Family, now: datetime) -> None:
+    """A person says the programme may carry on: the next event comes at its next session."""
+    if family.status != HELD:
+        return
+    family.status = "active" if family.consent_at else "invited"
+    rows = _pending(session, family)
+    if rows and family.programme_start is not None:
+        first = min(_due(family, int(r.payload["week"]), int(r.payload["day"])) for r in rows)
+        shift(session, family, weeks_late(first, now))

@@ -24,7 +24,21 @@ from service.db import Database
 log = logging.getLogger("bravesteps")
 
 LANGUAGE_NAME = "language.name"
-SHELL_KEYS = ("system.unknown_sender", "system.alert_to_staff", LANGUAGE_NAME)
+SHELL_KEYS = (
+    "system.unknown_sender",
+    "system.alert_to_staff",
+    "system.not_watched_now",
+    "system.getting_worse",
+    "system.nudge",
+    "system.forward_to_staff",
+    "system.call_prompt",
+    "risk.immediate_danger",
+    "risk.child_protection",
+    "risk.self_harm",
+    "risk.domestic_abuse",
+    "risk.parent_distress",
+    LANGUAGE_NAME,
+)
 
 
 def utcnow() -> datetime:

@@ -81,7 +81,11 @@ def sent(services: Services) -> list[Message]:
         return list(
             session.scalars(
                 select(Message)
-                .where(Message.direction == "out", Message.sent_at.is_not(None))
+                .where(
+                    Message.direction == "out",
+                    Message.sent_at.is_not(None),
+                    Message.family_id.is_not(None),
+                )
                 .order_by(Message.sent_at, Message.id)
             )
         )

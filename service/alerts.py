@@ -1,0 +1,313 @@
+"""Alerts: who is told, by when they must act, escalation up the rota, and staff replies by SMS.
+
+The rules are programme.md's risk table. An alert text carries the family's reference, the kind and
+urgency, a link and a short code; never a child's name or a parent's words (phones are shared). A
+member of staff acknowledges with "ACK <code>"; an urgent alert nobody acknowledges in its time
+goes to the next role on the rota (therapist, duty, safeguarding, lead). Every alert, message,
+acknowledgement and escalation is stored with its time.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from messages.segments import count_segments
+from service.models import Alert, AlertEvent, DueWork, Family, Message, Staff
+from service.refs import new_ref
+from service.wiring import Services
+
+log = logging.getLogger("bravesteps.alerts")
+
+ROTA = ("therapist", "duty", "safeguarding", "lead")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What an alert kind means: who hears first, how urgent, and how long they have."""
+
+    roles: tuple[str, ...]
+    urgency: str  # urgent | soon | routine
+    within: str  # "15 minutes" | "same working day" | "<n> working hours" | "<n> working days"
+    reply: str | None = None  # the catalogue key sent to the parent at once
+    pauses_programme: bool = False
+
+
+RULES: dict[str, Rule] = {
+    "immediate_danger": Rule(
+        ("duty", "safeguarding"), "urgent", "15 minutes", "risk.immediate_danger", True
+    ),
+    "child_protection": Rule(
+        ("safeguarding", "therapist"), "urgent", "same working day", "risk.child_protection", True
+    ),
+    "self_harm": Rule(("therapist",), "urgent", "4 working hours", "risk.self_harm", True),
+    "domestic_abuse": Rule(("therapist",), "soon", "1 working days", "risk.domestic_abuse"),
+    "parent_distress": Rule(("therapist",), "soon", "1 working days", "risk.parent_distress"),
+    "getting_worse": Rule(("therapist",), "routine", "2 working days", "system.getting_worse"),
+    "quiet": Rule(("therapist",), "routine", "3 working days"),
+    "asked_for_person": Rule(("therapist",), "routine", "1 working days"),
+    "not_understood": Rule(("therapist",), "routine", "1 working days"),
+}
+DEFAULT_RULE = Rule(("therapist",), "routine", "1 working days")
+RISK_KEYS = tuple(
+    rule.reply for rule in RULES.values() if rule.reply and rule.reply.startswith("risk.")
+)
+OUT_OF_HOURS_KEY = "system.not_watched_now"
+ALERT_KEY = "system.alert_to_staff"
+
+
+def rule_for(kind: str) -> Rule:
+    """The rule for an alert kind (flows may raise kinds of their own: routine, therapist)."""
+    return RULES.get(kind, DEFAULT_RULE)
+
+
+def deadline(services: Services, rule: Rule, now: datetime) -> datetime:
+    """When someone must have acted; counted in staffed hours except for the 15-minute rule."""
+    hours = services.settings.staffed_hours
+    zone = ZoneInfo(services.settings.default_timezone)
+    amount, _, unit = rule.within.partition(" ")
+    if rule.within == "15 minutes":
+        return now + timedelta(minutes=15)
+    if rule.within == "same working day":
+        return hours.end_of_working_day(now, zone)
+    span = timedelta(hours=int(amount)) if unit.startswith("working hour") else None
+    if span is None:
+        day = datetime.combine(now.date(), hours.end) - datetime.combine(now.date(), hours.start)
+        span = int(amount) * day
+    return hours.add_working(now, zone, span)
+
+
+def staffed_now(services: Services, now: datetime) -> bool:
+    """True in staffed hours (in the service's own time zone)."""
+    return services.settings.staffed_hours.is_staffed(
+        now, ZoneInfo(services.settings.default_timezone)
+    )
+
+
+def _staff_for(session: Session, family: Family, role: str) -> list[Staff]:
+    if role == "therapist":
+        return [family.therapist] if family.therapist and family.therapist.active else []
+    return list(
+        session.scalars(
+            select(Staff).where(Staff.role == role, Staff.active.is_(True)).order_by(Staff.id)
+        )
+    )
+
+
+def _notify(
+    session: Session, services: Services, alert: Alert, family: Family, staff: Staff, now: datetime
+) -> Message:
+    link = (services.settings.public_url or "") + f"/admin/families/{family.ref}"
+    body = services.catalogue.render(
+        ALERT_KEY,
+        {
+            "family_ref": family.ref,
+            "alert_kind": alert.kind.replace("_", " "),
+            "urgency": alert.urgency,
+            "link": link,
+            "code": alert.code,
+        },
+    )
+    message = Message(
+        direction="out",
+        staff_id=staff.id,
+        channel=staff.channel,
+        body=body,
+        catalogue_key=ALERT_KEY,
+        segments=count_segments(body),
+        status="pending",
+        reply=True,  # alerts are never held for quiet hours
+        due_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    session.add(
+        AlertEvent(
+            alert_id=alert.id, kind="sent", staff_id=staff.id, role=staff.role, created_at=now
+        )
+    )
+    return message
+
+
+def _roles_now(services: Services, rule: Rule, now: datetime) -> tuple[str, ...]:
+    """Urgent alerts outside staffed hours go to the out-of-hours role, where one is set."""
+    role = services.settings.out_of_hours_role
+    if (
+        rule.urgency == "urgent"
+        and role
+        and not staffed_now(services, now)
+        and role not in rule.roles
+    ):
+        return (*rule.roles, role)
+    return rule.roles
+
+
+def raise_alert(
+    session: Session,
+    services: Services,
+    family: Family,
+    kind: str,
+    now: datetime,
+    inbound: Message | None = None,
+    urgency: str | None = None,
+) -> tuple[Alert, list[Message]]:
+    """Record an alert, text the people its rule names, and set up its escalation."""
+    rule = rule_for(kind)
+    roles = _roles_now(services, rule, now)
+    alert = Alert(
+        family_id=family.id,
+        staff_id=family.therapist_id,
+        kind=kind,
+        urgency=urgency or rule.urgency,
+        code=_new_code(session),
+        source_message_id=inbound.id if inbound else None,
+        due_by=deadline(services, rule, now),
+        level=max(ROTA.index(r) for r in roles if r in ROTA),
+        created_at=now,
+    )
+    session.add(alert)
+    session.flush()
+    session.add(AlertEvent(alert_id=alert.id, kind="raised", created_at=now))
+    sent = [
+        _notify(session, services, alert, family, s, now)
+        for r in roles
+        for s in _staff_for(session, family, r)
+    ]
+    if not sent:
+        log.warning(
+            "alert %s for family %s: nobody holds the roles %s", alert.code, family.ref, roles
+        )
+    if alert.urgency == "urgent":
+        session.add(
+            DueWork(
+                family_id=family.id,
+                kind="escalate",
+                payload={"alert": alert.id},
+                due_at=alert.due_by,
+                dedupe_key=f"escalate:{alert.id}:{alert.level}",
+                created_at=now,
+            )
+        )
+    session.flush()
+    return alert, sent
+
+
+def _new_code(session: Session) -> str:
+    for _ in range(20):
+        code = new_ref("A", 4).removeprefix("A-")
+        if session.scalar(select(Alert.id).where(Alert.code == code)) is None:
+            return code
+    return new_ref("A", 8).removeprefix("A-")
+
+
+def escalate(session: Session, services: Services, alert_id: int, now: datetime) -> list[Message]:
+    """Nobody acknowledged in time: tell the next role on the rota, and set the next deadline."""
+    alert = session.get(Alert, alert_id)
+    if alert is None or alert.acknowledged_at is not None or alert.status != "open":
+        return []
+    family = session.get(Family, alert.family_id)
+    assert family is not None
+    sent: list[Message] = []
+    level = alert.level
+    while not sent and level + 1 < len(ROTA):
+        level += 1
+        for staff in _staff_for(session, family, ROTA[level]):
+            sent.append(_notify(session, services, alert, family, staff, now))
+    if not sent:
+        log.warning("alert %s: the rota is exhausted and nobody has acknowledged", alert.code)
+        return []
+    alert.level = level
+    alert.due_by = now + (
+        timedelta(minutes=15) if rule_for(alert.kind).within == "15 minutes" else timedelta(hours=1)
+    )
+    session.add(AlertEvent(alert_id=alert.id, kind="escalated", role=ROTA[level], created_at=now))
+    if level + 1 < len(ROTA):
+        session.add(
+            DueWork(
+                family_id=family.id,
+                kind="escalate",
+                payload={"alert": alert.id},
+                due_at=alert.due_by,
+                dedupe_key=f"escalate:{alert.id}:{level}",
+                created_at=now,
+            )
+        )
+    return sent
+
+
+_STAFF_COMMAND = re.compile(
+    r"^\s*(ACK|R|RESUME|BACK)\s+([A-Za-z0-9-]{4,12})\b\s*(.*)$", re.IGNORECASE | re.DOTALL
+)
+
+
+@dataclass
+class StaffReply:
+    """What a staff command did: a confirmation for them, messages to send, and for whom."""
+
+    confirmation: str
+    outbox: list[int]
+
+
+def staff_command(
+    session: Session, services: Services, staff: Staff, text: str, now: datetime
+) -> StaffReply:
+    """ACK <code>, R <code> <words to the parent>, BACK <code>, RESUME <code>; else a help line."""
+    match = _STAFF_COMMAND.match(text or "")
+    if not match:
+        return StaffReply(
+            "bravesteps: reply ACK <code> to acknowledge, R <code> <message> to write to the "
+            "family, BACK <code> to hand them back to the programme, RESUME <code> to restart it.",
+            [],
+        )
+    verb, code, rest = match.group(1).upper(), match.group(2).upper(), match.group(3).strip()
+    alert = session.scalar(select(Alert).where(Alert.code == code))
+    if alert is None:
+        return StaffReply(f"bravesteps: no alert with code {code}.", [])
+    family = session.get(Family, alert.family_id)
+    assert family is not None
+    if verb == "ACK":
+        acknowledge(session, alert, staff, now)
+        return StaffReply(f"bravesteps: alert {code} for {family.ref} acknowledged. Thank you.", [])
+    if verb == "BACK":
+        from service.handoff import hand_back
+
+        acknowledge(session, alert, staff, now)
+        hand_back(family)
+        return StaffReply(f"bravesteps: {family.ref} is back with the programme.", [])
+    if verb == "RESUME":
+        from service.programme import resume_after_alert
+
+        acknowledge(session, alert, staff, now)
+        resume_after_alert(session, family, now)
+        return StaffReply(f"bravesteps: the programme for {family.ref} will carry on.", [])
+    if not rest:
+        return StaffReply("bravesteps: add your message after the code: R <code> <message>.", [])
+    from service.handoff import staff_to_parent
+
+    message = staff_to_parent(session, services, family, staff, rest, now)
+    acknowledge(session, alert, staff, now)
+    return StaffReply(f"bravesteps: sent to {family.ref}.", [message.id])
+
+
+def acknowledge(session: Session, alert: Alert, staff: Staff, now: datetime) -> None:
+    """Stop the escalation: someone has it."""
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = now
+        alert.acknowledged_by = staff.id
+        alert.status = "acknowledged"
+        session.add(
+            AlertEvent(
+                alert_id=alert.id,
+                kind="acknowledged",
+                staff_id=staff.id,
+                role=staff.role,
+                created_at=now,
+            )
+        )

@@ -1,0 +1,117 @@
+"""Keeping a human in the loop: call prompts for the therapist, and chasing quiet families.
+
+PL-CBT works because a person checks in. The therapist is prompted to call in the weeks the
+calendar names; a family that misses two check-ins in a row, or is silent for 7 days, gets one
+friendly nudge and the therapist is told.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from flows.effects import Send
+from messages.segments import count_segments
+from service.alerts import raise_alert
+from service.conversations import context_for, queue_message
+from service.models import DueWork, Family, Message
+from service.wiring import Services
+
+CALL_WEEKS = frozenset({1, 2, 4, 6, 8})
+SILENT_FOR = timedelta(days=7)
+# Checked a day after the 7 days, so a parent who answers each weekly check-in is never chased.
+GRACE = timedelta(days=1)
+MISSED_IN_A_ROW = 2
+NUDGE_KEY = "system.nudge"
+CALL_KEY = "system.call_prompt"
+
+
+def call_prompt(
+    session: Session, services: Services, family: Family, payload: dict[str, Any], now: datetime
+) -> list[int]:
+    """The first day of a call week: ask the therapist to call, in their working hours."""
+    week = payload.get("week")
+    therapist = family.therapist
+    if week not in CALL_WEEKS or therapist is None or not therapist.active:
+        return []
+    zone = ZoneInfo(services.settings.default_timezone)
+    when = services.settings.staffed_hours.add_working(now, zone, timedelta(0))
+    link = (services.settings.public_url or "") + f"/admin/families/{family.ref}"
+    body = services.catalogue.render(
+        CALL_KEY, {"family_ref": family.ref, "week": week, "link": link}
+    )
+    message = Message(
+        direction="out",
+        staff_id=therapist.id,
+        channel=therapist.channel,
+        body=body,
+        catalogue_key=CALL_KEY,
+        segments=count_segments(body),
+        status="pending",
+        reply=True,  # staff messages follow staffed hours (due_at), not families' quiet hours
+        dedupe_key=f"call:{family.id}:{family.calendar_generation}:{week}",
+        due_at=when,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return [message.id]
+
+
+def heard_from(session: Session, family: Family, now: datetime) -> None:
+    """The parent wrote: the quiet count starts again and the 7-day check moves on."""
+    family.missed_check_ins = 0
+    family.nudged_at = None
+    session.execute(
+        update(DueWork)
+        .where(DueWork.family_id == family.id, DueWork.kind == "silence", DueWork.done_at.is_(None))
+        .values(done_at=now, outcome="heard from")
+        .execution_options(synchronize_session=False)
+    )
+    if family.consent_at is not None:
+        session.add(
+            DueWork(
+                family_id=family.id,
+                kind="silence",
+                payload={},
+                due_at=now + SILENT_FOR + GRACE,
+                created_at=now,
+            )
+        )
+
+
+def _nudge_and_alert(
+    session: Session, services: Services, family: Family, now: datetime
+) -> list[int]:
+    if family.nudged_at is not None:
+        return []  # one nudge until the parent writes again
+    family.nudged_at = now
+    context = context_for(family, now)
+    nudge = queue_message(
+        session, services, family, Send(NUDGE_KEY, dict(context.family), "", ""), now
+    )
+    _, notices = raise_alert(session, services, family, "quiet", now)
+    return [nudge.id, *(n.id for n in notices)]
+
+
+def missed_check_in(
+    session: Session, services: Services, family: Family, now: datetime
+) -> list[int]:
+    """A check-in went unanswered; the second in a row brings a nudge and an alert."""
+    family.missed_check_ins += 1
+    if family.missed_check_ins < MISSED_IN_A_ROW:
+        return []
+    return _nudge_and_alert(session, services, family, now)
+
+
+def check_silence(session: Session, services: Services, family: Family, now: datetime) -> list[int]:
+    """Seven days without a word from a family in the programme."""
+    last = family.last_inbound_at or family.consent_at
+    if family.consent_at is None or last is None or now - last < SILENT_FOR:
+        return []
+    return _nudge_and_alert(session, services, family, now)
