@@ -1,0 +1,270 @@
+"""People in the loop: alerts, ACK codes, escalation, handoff, and the check-in rules."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from conftest import Clock, enrol, inbound_form, post_signed
+from sqlalchemy import select
+from test_schedule import DATA, consent, run_until
+
+from scheduler.tick import run_tick
+from service.alerts import RULES, deadline, raise_alert
+from service.enrolment import add_staff
+from service.models import Alert, AlertEvent, Family, Measure, Message
+from service.wiring import Services, build_services
+
+DUTY, SAFEGUARDING, LEAD = "+447700900601", "+447700900602", "+447700900603"
+
+
+def rota(services: Services) -> None:
+    with services.db.transaction() as session:
+        for phone, role in ((DUTY, "duty"), (SAFEGUARDING, "safeguarding"), (LEAD, "lead")):
+            add_staff(
+                session,
+                name=role.title(),
+                phone=phone,
+                email=None,
+                channel="sms",
+                role=role,
+                region="GB",
+                now=services.now(),
+            )
+
+
+def code_in(body: str) -> str:
+    match = re.search(r"code ([A-Z0-9]{4})", body)
+    assert match, body
+    return match.group(1)
+
+
+def new_alert(services: Services, kind: str) -> str:
+    with services.db.transaction() as session:
+        family = session.scalar(select(Family))
+        assert family is not None
+        alert, _ = raise_alert(session, services, family, kind, services.now())
+        return alert.code
+
+
+def test_alert_text_has_no_name_and_no_words(services: Services, client: Any, standin: Any) -> None:
+    family = enrol(services, child_name="Rosalind")
+    run_tick(services)
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, "talk to someone"))
+    [alert] = standin.sent_to(family.therapist_phone)
+    assert family.ref in alert.body and "asked for person" in alert.body
+    assert "Rosalind" not in alert.body and "talk to someone" not in alert.body
+    assert "/admin/families/" + family.ref in alert.body
+
+
+def test_ack_from_staff_stops_escalation(
+    services: Services, client: Any, standin: Any, clock: Clock
+) -> None:
+    rota(services)
+    family = enrol(services)
+    code = new_alert(services, "self_harm")
+    run_tick(services)
+    assert len(standin.sent_to(family.therapist_phone)) == 1
+    reply = post_signed(
+        client, "/twilio/messages", inbound_form(family.therapist_phone, f"ack {code}")
+    )
+    assert "acknowledged" in reply.get_data(as_text=True)
+    clock.advance(days=3)
+    run_tick(services)
+    assert standin.sent_to(DUTY) == []
+    with services.db.transaction() as session:
+        kinds = session.scalars(select(AlertEvent.kind).order_by(AlertEvent.id)).all()
+        alert = session.scalar(select(Alert))
+    assert kinds == ["raised", "sent", "acknowledged"]
+    assert alert is not None and alert.acknowledged_at == clock.now - timedelta(days=3)
+
+
+def test_ack_from_another_number_is_ignored(services: Services, client: Any, standin: Any) -> None:
+    family = enrol(services)
+    code = new_alert(services, "self_harm")
+    response = post_signed(client, "/twilio/messages", inbound_form("+447700900777", f"ACK {code}"))
+    assert "do not know this number" in response.get_data(as_text=True)
+    with services.db.transaction() as session:
+        alert = session.scalar(select(Alert))
+    assert alert is not None and alert.acknowledged_at is None
+    assert family.ref
+
+
+def test_unacknowledged_urgent_alert_climbs_the_rota(
+    services: Services, standin: Any, clock: Clock
+) -> None:
+    rota(services)
+    clock.now = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)  # 02:00 on a Tuesday: nobody in the office
+    enrol(services)
+    new_alert(services, "immediate_danger")
+    run_tick(services)
+    assert len(standin.sent_to(DUTY)) == 1 and len(standin.sent_to(SAFEGUARDING)) == 1
+    assert standin.sent_to(LEAD) == []
+    clock.advance(minutes=14)
+    run_tick(services)
+    assert standin.sent_to(LEAD) == []
+    clock.advance(minutes=1)
+    run_tick(services)
+    assert len(standin.sent_to(LEAD)) == 1
+    with services.db.transaction() as session:
+        events = session.scalars(select(AlertEvent.kind).order_by(AlertEvent.id)).all()
+    assert events.count("escalated") == 1
+
+
+def test_self_harm_escalates_through_duty_then_up(
+    services: Services, standin: Any, clock: Clock
+) -> None:
+    rota(services)
+    clock.now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # Monday 10:00, staffed
+    enrol(services)
+    new_alert(services, "self_harm")
+    run_tick(services)
+    clock.now = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 4 working hours later
+    run_tick(services)
+    assert len(standin.sent_to(DUTY)) == 1 and standin.sent_to(SAFEGUARDING) == []
+
+
+def test_deadlines_count_staffed_hours(services: Services) -> None:
+    friday_4pm = datetime(2026, 3, 6, 16, 0, tzinfo=UTC)
+    assert deadline(services, RULES["self_harm"], friday_4pm) == datetime(
+        2026, 3, 9, 12, 0, tzinfo=UTC
+    )
+    assert deadline(services, RULES["immediate_danger"], friday_4pm) == friday_4pm + timedelta(
+        minutes=15
+    )
+    assert deadline(services, RULES["child_protection"], friday_4pm) == datetime(
+        2026, 3, 6, 17, 0, tzinfo=UTC
+    )
+    saturday = datetime(2026, 3, 7, 11, 0, tzinfo=UTC)
+    assert deadline(services, RULES["child_protection"], saturday) == datetime(
+        2026, 3, 9, 17, 0, tzinfo=UTC
+    )
+
+
+def test_out_of_hours_role_gets_urgent_alerts(settings: Any, clock: Clock, standin: Any) -> None:
+    services = build_services(replace(settings, out_of_hours_role="duty"), clock=clock)
+    rota(services)
+    clock.now = datetime(2026, 3, 7, 23, 0, tzinfo=UTC)  # Saturday night
+    enrol(services)
+    new_alert(services, "self_harm")
+    run_tick(services)
+    assert len(standin.sent_to(DUTY)) == 1
+
+
+def test_reply_and_hand_back_over_sms(services: Services, client: Any, standin: Any) -> None:
+    family = enrol(services)
+    run_tick(services)
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, "call me"))
+    code = code_in(standin.sent_to(family.therapist_phone)[-1].body)
+    post_signed(
+        client,
+        "/twilio/messages",
+        inbound_form(family.therapist_phone, f"R {code} Hi, it's Jo. Is now OK?"),
+    )
+    assert standin.sent_to(family.phone)[-1].body == "Hi, it's Jo. Is now OK?"
+    # While the therapist has the conversation, the parent's words go to them, not the flow.
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, "yes please"))
+    forwarded = standin.sent_to(family.therapist_phone)[-1].body
+    assert forwarded == f"bravesteps {family.ref} says: yes please"
+    with services.db.transaction() as session:
+        fam = session.scalar(select(Family))
+        assert fam is not None and fam.consent_at is None
+    post_signed(client, "/twilio/messages", inbound_form(family.therapist_phone, f"BACK {code}"))
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, "yes"))
+    with services.db.transaction() as session:
+        fam = session.scalar(select(Family))
+        assert fam is not None and fam.consent_at is not None  # the flow has them again
+        staff_side = session.scalars(
+            select(Message.body).where(Message.family_id == fam.id, Message.staff_id.is_not(None))
+        ).all()
+    assert "Hi, it's Jo. Is now OK?" in staff_side  # the transcript keeps both
+
+
+def test_staff_help_line_for_unknown_commands(services: Services, client: Any) -> None:
+    family = enrol(services)
+    body = post_signed(
+        client, "/twilio/messages", inbound_form(family.therapist_phone, "hello?")
+    ).get_data(as_text=True)
+    assert "ACK" in body and "R &lt;code&gt;" in body
+
+
+def test_goal_rating_down_three_raises_an_alert(
+    services: Services, client: Any, standin: Any
+) -> None:
+    family = enrol(services)
+    run_tick(services)
+    for text in ("yes", "monday", "6pm", "sleep in her own bed", "7"):
+        post_signed(client, "/twilio/messages", inbound_form(family.phone, text))
+    with services.db.transaction() as session:
+        fam = session.scalar(select(Family))
+        assert fam is not None
+        session.add(
+            Measure(
+                family_id=fam.id,
+                name="worry",
+                value=2,
+                flow="t",
+                step="t",
+                recorded_at=services.now(),
+            )
+        )
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, "6"))  # worry 2 -> 6
+    assert any("Some weeks are harder" in m.body for m in standin.sent_to(family.phone)[-3:])
+    with services.db.transaction() as session:
+        assert session.scalars(select(Alert.kind)).all() == ["getting_worse"]
+
+
+def test_two_missed_check_ins_bring_one_nudge_and_an_alert(
+    settings: Any, clock: Clock, standin: Any
+) -> None:
+    programme = build_services(
+        replace(settings, flows_dir=DATA / "flows", messages_dir=DATA / "catalog"), clock=clock
+    )
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    phone = "+447700900123"
+    consent(programme, clock, phone, session_day="monday", session_time="18:00")
+    run_until(programme, clock, datetime(2026, 3, 22, 12, 0, tzinfo=UTC))  # two check-ins missed
+    keys = [m.catalogue_key for m in _family_messages(programme)]
+    assert keys.count("system.nudge") == 1
+    with programme.db.transaction() as session:
+        assert "quiet" in session.scalars(select(Alert.kind)).all()
+    run_until(programme, clock, datetime(2026, 4, 12, 12, 0, tzinfo=UTC))
+    keys = [m.catalogue_key for m in _family_messages(programme)]
+    assert keys.count("system.nudge") == 1  # one nudge until they write again
+
+
+def test_call_prompts_in_weeks_1_2_4_6_8(settings: Any, clock: Clock, standin: Any) -> None:
+    programme = build_services(
+        replace(settings, flows_dir=DATA / "flows", messages_dir=DATA / "catalog"), clock=clock
+    )
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    phone = "+447700900123"
+    consent(programme, clock, phone, session_day="monday", session_time="18:00")
+
+    def answer(now: datetime) -> None:
+        from service.inbound import handle_inbound
+
+        last = _family_messages(programme)[-1]
+        if last.catalogue_key == "test.check_in":
+            handle_inbound(programme, inbound_form(phone, "yes"))
+
+    run_until(programme, clock, datetime(2026, 5, 4, 12, 0, tzinfo=UTC), answer)
+    prompts = [m for m in standin.sent_to("+447700900555") if "please call family" in m.body]
+    assert [re.search(r"week (\d)", m.body).group(1) for m in prompts] == ["1", "2", "4", "6", "8"]  # type: ignore[union-attr]
+
+
+def _family_messages(services: Services) -> list[Message]:
+    with services.db.transaction() as session:
+        return list(
+            session.scalars(
+                select(Message)
+                .where(
+                    Message.family_id.is_not(None),
+                    Message.direction == "out",
+                    Message.sent_at.is_not(None),
+                )
+                .order_by(Message.sent_at)
+            )
+        )
