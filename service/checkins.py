@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from flows.effects import Send
@@ -63,26 +62,24 @@ def call_prompt(
     return [message.id]
 
 
-def heard_from(session: Session, family: Family, now: datetime) -> None:
-    """The parent wrote: the quiet count starts again and the 7-day check moves on."""
+def heard_from(family: Family) -> None:
+    """The parent wrote: the quiet count starts again (the 7-day check reads last_inbound_at)."""
     family.missed_check_ins = 0
     family.nudged_at = None
-    session.execute(
-        update(DueWork)
-        .where(DueWork.family_id == family.id, DueWork.kind == "silence", DueWork.done_at.is_(None))
-        .values(done_at=now, outcome="heard from")
-        .execution_options(synchronize_session=False)
-    )
-    if family.consent_at is not None:
-        session.add(
-            DueWork(
-                family_id=family.id,
-                kind="silence",
-                payload={},
-                due_at=now + SILENT_FOR + GRACE,
-                created_at=now,
-            )
+
+
+def watch_for_silence(session: Session, family: Family, now: datetime) -> None:
+    """Start the 7-day check when the programme starts; it moves itself on after that."""
+    session.add(
+        DueWork(
+            family_id=family.id,
+            kind="silence",
+            payload={},
+            due_at=now + SILENT_FOR + GRACE,
+            dedupe_key=f"silence:{family.id}:{family.calendar_generation}",
+            created_at=now,
         )
+    )
 
 
 def _nudge_and_alert(
@@ -112,6 +109,24 @@ def missed_check_in(
 def check_silence(session: Session, services: Services, family: Family, now: datetime) -> list[int]:
     """Seven days without a word from a family in the programme."""
     last = family.last_inbound_at or family.consent_at
-    if family.consent_at is None or last is None or now - last < SILENT_FOR:
+    if family.consent_at is None or last is None:
         return []
-    return _nudge_and_alert(session, services, family, now)
+    if now - last < SILENT_FOR:
+        # The parent wrote since this check was set: look again 7 days (and a day) after that.
+        session.add(
+            DueWork(
+                family_id=family.id,
+                kind="silence",
+                payload={},
+                due_at=last + SILENT_FOR + GRACE,
+                created_at=now,
+            )
+        )
+        return []
+    outbox = _nudge_and_alert(session, services, family, now)
+    session.add(
+        DueWork(
+            family_id=family.id, kind="silence", payload={}, due_at=now + SILENT_FOR, created_at=now
+        )
+    )
+    return outbox

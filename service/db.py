@@ -16,7 +16,6 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -27,7 +26,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
-            poolclass=NullPool if ":memory:" not in url else None,
+            # A small pool: each connection sets its PRAGMAs once, not once per request.
+            pool_size=5,
+            max_overflow=10,
             hide_parameters=True,
         )
 

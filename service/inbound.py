@@ -83,9 +83,6 @@ def parse_form(
 def handle_inbound(services: Services, form: Mapping[str, str]) -> InboundResult:
     """Store and act on one inbound message exactly once."""
     sid, phone, channel, body, media = parse_form(form, services.settings.default_region)
-    with services.db.transaction() as session:
-        if session.scalar(select(Message.id).where(Message.twilio_sid == sid)) is not None:
-            return InboundResult(duplicate=True)
     try:
         return _process(services, sid, phone, channel, body, media)
     except IntegrityError:
@@ -103,8 +100,14 @@ def _process(
 ) -> InboundResult:
     now = services.now()
     with services.db.transaction() as session:
-        staff = session.scalar(select(Staff).where(Staff.phone == phone, Staff.active.is_(True)))
-        family = None if staff else lock_family(session, phone=phone)
+        if session.scalar(select(Message.id).where(Message.twilio_sid == sid)) is not None:
+            return InboundResult(duplicate=True)
+        family = lock_family(session, phone=phone)
+        staff = None
+        if family is None:
+            staff = session.scalar(
+                select(Staff).where(Staff.phone == phone, Staff.active.is_(True))
+            )
         message = Message(
             direction="in",
             family_id=family.id if family else None,
@@ -136,7 +139,7 @@ def _process(
             person = session.get(Staff, handler)
             if person is not None:
                 forwarded = forward_to_staff(session, services, family, person, body, now)
-                heard_from(session, family, now)
+                heard_from(family)
                 return InboundResult(outbox=[forwarded.id])
         outcome = handle_message(
             services.flows,
@@ -147,7 +150,7 @@ def _process(
         )
         applied: Applied = apply_outcome(session, services, family, outcome, now, inbound=message)
         if not family.opted_out:
-            heard_from(session, family, now)
+            heard_from(family)
     return InboundResult(outbox=applied.outbox)
 
 

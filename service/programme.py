@@ -87,6 +87,9 @@ def start_programme(session: Session, services: Services, family: Family, now: d
     if family.programme_start is not None:
         return 0
     family.programme_start = first_session_date(now, _zone(family), session_day(family, now))
+    from service.checkins import watch_for_silence
+
+    watch_for_silence(session, family, now)
     return _create_rows(session, services, family, now, done=set())
 
 
