@@ -111,6 +111,8 @@ def check_silence(session: Session, services: Services, family: Family, now: dat
     last = family.last_inbound_at or family.consent_at
     if family.consent_at is None or last is None:
         return []
+    if family.status == "held":
+        last = now  # a person is already looking after this family: no automatic nudge
     if now - last < SILENT_FOR:
         # The parent wrote since this check was set: look again 7 days (and a day) after that.
         session.add(

@@ -281,6 +281,25 @@ def lint(paths: tuple[Path, ...]) -> None:
         sys.exit(1)
 
 
+@cli.command("screen")
+@click.option("--language", default="en", show_default=True)
+@click.argument("texts", nargs=-1)
+def screen_command(language: str, texts: tuple[str, ...]) -> None:
+    """Risk-screen each TEXT (or each line of standard input): its category, or none."""
+    from flows.screening import load_patterns, screen
+
+    from flows.yamlload import SourceError
+    from service.wiring import RISK_DIR
+
+    try:
+        patterns = load_patterns(RISK_DIR)
+    except SourceError as exc:
+        raise Failure(str(exc)) from None
+    lines = list(texts) if texts else [line.rstrip("\n") for line in sys.stdin]
+    for text in lines:
+        click.echo(screen(text, patterns, language).category)
+
+
 @cli.command("test-flows")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def test_flows(paths: tuple[Path, ...]) -> None:

@@ -24,6 +24,7 @@ from service.conversations import Applied, apply_outcome, context_for, lock_fami
 from service.handoff import forward_to_staff
 from service.models import Message, Staff
 from service.phones import channel_of, normalise_phone
+from service.risk import screen_message
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.inbound")
@@ -133,6 +134,11 @@ def _process(
                 replies=[services.catalogue.render("system.unknown_sender", {})],
             )
         family.last_inbound_at = now
+        risky = screen_message(session, services, family, message, now) if body.strip() else None
+        if risky is not None:
+            # Screened first: a risky message is not also read as an answer to a question.
+            heard_from(family)
+            return InboundResult(outbox=risky)
         handler = family.conversation.handoff_staff_id if family.conversation else None
         if handler is not None and not family.opted_out:
             # A person has taken this conversation over: the words go to them, not the flow.

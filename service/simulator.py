@@ -170,7 +170,7 @@ def transcript(ref: str) -> tuple[Response, int]:
         conversation = family.conversation
         where = (
             f"{conversation.flow}.{conversation.step}"
-            if conversation is not None and conversation.flow
+            if conversation is not None and conversation.flow and conversation.step
             else "-"
         )
         body = {

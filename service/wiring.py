@@ -10,6 +10,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+
+from flows.screening import RiskPatterns, load_patterns
 
 from flows.calendar import Calendar, load_calendar
 from flows.conversation import SYSTEM_KEYS
@@ -23,6 +26,7 @@ from service.db import Database
 
 log = logging.getLogger("bravesteps")
 
+RISK_DIR = Path(__file__).resolve().parent.parent / "flows" / "risk"
 LANGUAGE_NAME = "language.name"
 SHELL_KEYS = (
     "system.unknown_sender",
@@ -118,6 +122,7 @@ class Services:
     flows: FlowSet
     catalogue: Catalogue
     gateway: Gateway
+    risk: RiskPatterns = field(default_factory=lambda: load_patterns(RISK_DIR))
     calendar: Calendar = field(default_factory=lambda: Calendar(()))
     templates: dict[str, Template] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=utcnow)
@@ -167,7 +172,12 @@ def build_services(
     """Wire one process together; raises ``ContentError`` on bad flows or words."""
     flowset, catalogue = load_content(settings)
     calendar, templates = load_schedule(settings, flowset, catalogue)
+    try:
+        risk = load_patterns(RISK_DIR)
+    except SourceError as exc:
+        raise ContentError([str(exc)]) from None
     return Services(
+        risk=risk,
         settings=settings,
         db=Database(settings.database_url),
         flows=flowset,

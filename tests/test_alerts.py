@@ -195,7 +195,7 @@ def test_goal_rating_down_three_raises_an_alert(
 ) -> None:
     family = enrol(services)
     run_tick(services)
-    for text in ("yes", "monday", "6pm", "sleep in her own bed", "7"):
+    for text in ("yes", "monday", "6pm", "sleep in her own bed"):
         post_signed(client, "/twilio/messages", inbound_form(family.phone, text))
     with services.db.transaction() as session:
         fam = session.scalar(select(Family))
@@ -203,14 +203,14 @@ def test_goal_rating_down_three_raises_an_alert(
         session.add(
             Measure(
                 family_id=fam.id,
-                name="worry",
-                value=2,
+                name="goal_1",
+                value=8,
                 flow="t",
                 step="t",
                 recorded_at=services.now(),
             )
         )
-    post_signed(client, "/twilio/messages", inbound_form(family.phone, "6"))  # worry 2 -> 6
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, "5"))  # goal 8 -> 5
     assert any("Some weeks are harder" in m.body for m in standin.sent_to(family.phone)[-3:])
     with services.db.transaction() as session:
         assert session.scalars(select(Alert.kind)).all() == ["getting_worse"]

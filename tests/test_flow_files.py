@@ -451,12 +451,12 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
     runs: dict[str, CliRun] = {}
 
     flows, catalog = copy_content(base / "broken")
-    replace_in(flows / "session_1.yaml", "    next: how_worried\n", "    nxt: how_worried\n")
+    replace_in(flows / "onboarding.yaml", "    next: how_far\n", "    nxt: how_far\n")
     replace_in(
         catalog / "en.yaml",
-        "  learn: >-\n    Week 1. Worry is common in children. It can get better, and you can "
-        "help.",
-        f"  learn: >-\n    {LONG_LEARN}",
+        "  declined: >-\n    That is fine. We will not send any more texts. If you change your "
+        "mind, reply START.",
+        f"  declined: >-\n    {LONG_LEARN}",
     )
     runs["lint broken"] = CliRun(
         ["lint", str(flows)], {"MESSAGES_DIR": str(catalog)}, {"flows": flows, "catalog": catalog}
@@ -510,18 +510,18 @@ def test_lint_a_broken_flow_and_a_long_message(cli: dict[str, CliRun]) -> None:
     run = cli["lint broken"]
     flows, catalog, out = run.paths["flows"], run.paths["catalog"], run.out
     assert run.code == 1, out
-    nxt = line_of(flows / "session_1.yaml", "    nxt:")
-    learn = line_of(catalog / "en.yaml", "  learn:")
+    nxt = line_of(flows / "onboarding.yaml", "    nxt:")
+    learn = line_of(catalog / "en.yaml", "  declined:")
     lines = out.splitlines()
-    assert f"{flows}/session_1.yaml:{nxt}: unknown key 'nxt'; did you mean 'next'?" in lines
+    assert f"{flows}/onboarding.yaml:{nxt}: unknown key 'nxt'; did you mean 'next'?" in lines
     assert any(
         line.startswith(
-            f"{catalog}/en.yaml:{learn}: error: 'session_1.learn' is 3 SMS segments with long "
+            f"{catalog}/en.yaml:{learn}: error: 'onboarding.declined' is 3 SMS segments with long "
             "names filled in (at most 2)"
         )
         for line in lines
     ), out
-    # the go to the broken session_1 is not a second, confusing error
+    # the broken onboarding file is one error, not also a confusing "no such flow" elsewhere
     assert "there is no flow" not in out
     assert re.search(r"^lint: .*; 2 error\(s\), ", out, re.M), out
 

@@ -26,9 +26,10 @@ ANSWERS = {
     "onboarding.ask_time": "18:00",
     "onboarding.ask_goal": "go to school on her own",
     "onboarding.ask_goal_rating": "3",
-    "session_1.ask_worry": "5",
-    "session_1.ask_when": "mornings",
+    "onboarding.ask_more_after_1": "no",
+    "onboarding.check_name": "yes",
 }
+DONE = "-"  # onboarding over: the calendar takes it from here
 
 
 @pytest.fixture
@@ -144,7 +145,7 @@ def test_yes_records_consent_and_the_programme_moves_on(sim: Any, demo_services:
 
 def test_asking_to_talk_alerts_the_therapist_without_the_childs_name(sim: Any) -> None:
     ref = enrol(sim)
-    before = answer_until(sim, ref, "session_1.ask_when")
+    before = answer_until(sim, ref, "onboarding.ask_day")
     assert before["therapist"] == []
     say(sim, ref, "talk")
     view = transcript(sim, ref)
@@ -156,33 +157,31 @@ def test_asking_to_talk_alerts_the_therapist_without_the_childs_name(sim: Any) -
     assert view["parent"][-1]["direction"] == "out"
 
 
-def test_skipping_days_fires_waits(sim: Any) -> None:
+def test_skipping_days_brings_the_first_week(sim: Any) -> None:
     ref = enrol(sim)
-    answer_until(sim, ref, "session_1.pause")
+    done = answer_until(sim, ref, DONE)
+    assert keys(done["parent"])[-1] == "onboarding.first_tip"
 
     now = sim.post("/simulator/api/tick", json={})
     assert now.status_code == 200
-    assert now.get_json()["summary"].startswith("tick: 0 due item(s) done")
-    assert "session_1.check_in" not in keys(transcript(sim, ref)["parent"])
+    assert "week_1.learn_common" not in keys(transcript(sim, ref)["parent"])
 
-    later = sim.post("/simulator/api/tick", json={"days": 3})
+    # Consent on Monday 2 March at 17:00: week 1 starts on Monday 9 March at 18:00.
+    later = sim.post("/simulator/api/tick", json={"days": 7.2})
     assert later.status_code == 200
-    assert later.get_json()["summary"].startswith("tick: 1 due item(s) done")
     view = transcript(sim, ref)
-    assert keys(view["parent"])[-1] == "session_1.check_in"
-    assert view["step"] == "session_1.check_in"
+    assert "week_1.learn_common" in keys(view["parent"])
 
 
 def test_skips_add_up(sim: Any, clock: Clock) -> None:
-    """Two skips of one day reach a two-day wait: the simulated clock keeps its place."""
+    """Two skips reach the first week: the simulated clock keeps its place."""
     ref = enrol(sim)
-    answer_until(sim, ref, "session_1.pause")
-    first = sim.post("/simulator/api/tick", json={"days": 1}).get_json()
-    assert "session_1.check_in" not in keys(transcript(sim, ref)["parent"])
-    second = sim.post("/simulator/api/tick", json={"days": 1.5}).get_json()
-    assert keys(transcript(sim, ref)["parent"])[-1] == "session_1.check_in"
+    answer_until(sim, ref, DONE)
+    first = sim.post("/simulator/api/tick", json={"days": 4}).get_json()
+    assert "week_1.learn_common" not in keys(transcript(sim, ref)["parent"])
+    second = sim.post("/simulator/api/tick", json={"days": 3.2}).get_json()
+    assert "week_1.learn_common" in keys(transcript(sim, ref)["parent"])
     assert first["now"] < second["now"]
-    assert second["now"] == "2026-03-05T05:00+00:00"  # the injected Monday 17:00, plus 2.5 days
     assert clock.now.day == 2  # the real (injected) clock did not move
 
 

@@ -290,8 +290,9 @@ def test_answers_and_state_are_stored(services: Services, client: Any) -> None:
         conversation = session.get(Conversation, fam.id) if fam else None
     assert [a.value for a in answers] == ["yes", "tuesday", "18:00", "walk to school alone", 3]
     assert fam is not None and fam.session_day == 1 and fam.session_time == "18:00"
-    assert conversation is not None and conversation.flow == "session_1"
-    assert conversation.step == "ask_worry" and conversation.waiting
+    assert conversation is not None and conversation.flow == "onboarding"
+    assert conversation.step == "ask_more_after_1" and conversation.waiting
+    assert conversation.variables["goal_1"] == "walk to school alone"
 
 
 def test_status_callbacks_move_forward_only(services: Services, client: Any, standin: Any) -> None:

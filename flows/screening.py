@@ -1,0 +1,467 @@
+"""Risk screening of every free-text message, before anything else reads it.
+
+The patterns live in ``flows/risk/<lang>.yaml`` (the phrase syntax is documented at the top of
+``en.yaml``); this module normalises a message (case, accents, leetspeak, letters spaced out,
+stretched letters, apostrophes, text-speak and emoji from the YAML) and finds the most urgent
+category whose rules match outside that category's "not risk" exclusions.
+
+An exclusion only blanks out the span it matched, so a second, genuine disclosure in the same
+message is still caught. A match never decides care: the caller alerts a person.
+
+Pure: no I/O except ``load_patterns``; no third-party code beyond the project's YAML reader.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flows.yamlload import Located, SourceError, load_located
+
+CATEGORIES: tuple[str, ...] = (
+    "immediate_danger",
+    "child_protection",
+    "self_harm",
+    "domestic_abuse",
+    "parent_distress",
+)
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class Screening:
+    category: str  # one of CATEGORIES or "none"
+    rule: str | None  # the id of the rule that matched (for audit; never the text)
+
+
+# --- normalisation ------------------------------------------------------------------------------
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u02bc": "'"})
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "@": "a", "$": "s"}
+# A leet digit counts as a letter only straight after a letter ("k1ll", "mys3lf"), so "10pm" and
+# "30 paracetamol" keep their numbers; "@" and "$" count next to a letter on either side.
+_LEET_DIGIT = re.compile(r"(?<=[a-z])[01345@$]+|[@$](?=[a-z])")
+_STRETCH = re.compile(r"(.)\1{2,}")
+_NON_WORD = re.compile(r"[^a-z0-9']+")
+_SPACES = re.compile(r"\s+")
+# Three or more single letters in a row, spaced or dotted out: "k i l l", "s.u.i.c.i.d.e".
+_SPELLED_OUT = re.compile(r"(?<![a-z0-9])(?:[a-z] ){2,}[a-z](?![a-z0-9])")
+_VARIATION = re.compile("[\ufe0e\ufe0f\u200d]")
+
+
+def _join_letters(match: re.Match[str]) -> str:
+    """ "k i l l" -> "kill"; a leading "a" or "i" stays a word ("a k n i f e" -> "a knife")."""
+    run = match.group(0)
+    if run[0] in "ai" and len(run) >= 7:
+        return run[:2] + run[2:].replace(" ", "")
+    return run.replace(" ", "")
+
+
+def _strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+
+
+def _basic(text: str) -> str:
+    """Lower case, NFKC, no accents, one kind of apostrophe, no emoji variation selectors."""
+    text = unicodedata.normalize("NFKC", text).lower().translate(_APOSTROPHES)
+    return _VARIATION.sub("", _strip_accents(text))
+
+
+def _unleet(text: str) -> str:
+    def swap(match: re.Match[str]) -> str:
+        return "".join(_LEET.get(c, c) for c in match.group(0))
+
+    previous = None
+    while previous != text:  # "k11l": each swapped letter makes the next digit follow a letter
+        previous, text = text, _LEET_DIGIT.sub(swap, text)
+    return text
+
+
+@dataclass(frozen=True)
+class _Lexicon:
+    """Text-speak, misspellings and emoji for one language (or several merged)."""
+
+    spellings: dict[str, str] = field(default_factory=dict)
+    emoji: dict[str, str] = field(default_factory=dict)
+
+    def merged(self, other: _Lexicon) -> _Lexicon:
+        return _Lexicon({**self.spellings, **other.spellings}, {**self.emoji, **other.emoji})
+
+
+class _Normaliser:
+    def __init__(self, lexicon: _Lexicon) -> None:
+        self.emoji = lexicon.emoji
+        self.emoji_re = (
+            re.compile("|".join(re.escape(k) for k in sorted(lexicon.emoji, key=len, reverse=True)))
+            if lexicon.emoji
+            else None
+        )
+        self.spellings = lexicon.spellings
+        keys = sorted(lexicon.spellings, key=len, reverse=True)
+        self.spelling_re = (
+            re.compile(
+                r"(?<![a-z0-9'])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![a-z0-9'])"
+            )
+            if keys
+            else None
+        )
+
+    def _spell(self, text: str) -> str:
+        if self.spelling_re is None:
+            return text
+        return self.spelling_re.sub(lambda m: self.spellings[m.group(0)], text)
+
+    def variants(self, text: str) -> list[str]:
+        """The message as the rules see it; stretched letters give two readings (1 and 2)."""
+        text = _basic(text)
+        if self.emoji_re is not None:
+            text = self.emoji_re.sub(lambda m: f" {self.emoji[m.group(0)]} ", text)
+        if _STRETCH.search(text):
+            readings = [_STRETCH.sub(r"\1", text), _STRETCH.sub(r"\1\1", text)]
+        else:
+            readings = [text]
+        return [self._finish(r) for r in readings]
+
+    def _finish(self, text: str) -> str:
+        text = _unleet(text)
+        text = _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
+        text = _SPELLED_OUT.sub(_join_letters, text)
+        text = self._spell(text)  # keys written with an apostrophe: "od'd"
+        text = text.replace("'", "")
+        text = _SPELLED_OUT.sub(_join_letters, text)
+        return _SPACES.sub(" ", self._spell(text)).strip()
+
+
+def normalise(text: str, patterns: RiskPatterns | None = None, language: str = "en") -> list[str]:
+    """The readings of ``text`` that the rules are matched against (for tests and audits)."""
+    if patterns is None:
+        return _Normaliser(_Lexicon()).variants(text)
+    return patterns._profile(language).normaliser.variants(text)
+
+
+# --- phrases ------------------------------------------------------------------------------------
+
+_WORD = r"[a-z0-9]+"
+_START = r"(?<![a-z0-9])"
+_GAP = r"(?:\s+[a-z0-9]+){0,3}"
+_UNIT = re.compile(r"\{[^{}]*\}|\[[^\[\]]*\]|<[^<>]*>|\S+")
+_LITERAL = re.compile(r"[a-z0-9]+\*?|\*|#")
+
+
+class _PhraseError(ValueError):
+    pass
+
+
+def _clean_word(word: str) -> str:
+    return _basic(word).replace("'", "")
+
+
+def _words(text: str) -> str:
+    """Regex for a run of literal words: ``kill*`` is a prefix, ``#`` any number, ``*`` any word."""
+    parts: list[str] = []
+    for raw in _clean_word(text).replace("-", " ").split():
+        if not _LITERAL.fullmatch(raw):
+            raise _PhraseError(f"'{raw}' is not a plain word (letters and digits only)")
+        if raw == "*":
+            parts.append(_WORD)
+        elif raw == "#":
+            parts.append(r"[0-9]+")
+        elif raw.endswith("*"):
+            parts.append(re.escape(raw[:-1]) + r"[a-z0-9]*")
+        else:
+            parts.append(re.escape(raw))
+    if not parts:
+        raise _PhraseError("an alternative is empty")
+    return r"\s+".join(parts)
+
+
+def _alternatives(items: Iterable[str]) -> str:
+    return "(?:" + "|".join(_words(item) for item in items) + ")"
+
+
+def compile_phrase(phrase: str, sets: dict[str, list[str]]) -> str:
+    """The regex for one phrase (syntax: see the top of flows/risk/en.yaml).
+
+    It is tried only at the start of a word (the rule adds ``_START`` once for all its parts).
+    """
+    units = _UNIT.findall(phrase.strip())
+    if not units:
+        raise _PhraseError("the phrase is empty")
+    out: list[str] = []
+    for index, unit in enumerate(units):
+        optional = False
+        if unit == "...":
+            if index in (0, len(units) - 1):
+                raise _PhraseError("'...' must stand between two words")
+            out.append(_GAP)
+            continue
+        if unit.startswith("{") and unit.endswith("}"):
+            fragment = _alternatives(unit[1:-1].split("|"))
+        elif unit.startswith("[") and unit.endswith("]"):
+            if index == 0:
+                raise _PhraseError("a phrase cannot start with an optional '[...]' part")
+            fragment = _alternatives(unit[1:-1].split("|"))
+            optional = True
+        elif unit.startswith("<") and unit.endswith(">"):
+            name = unit[1:-1]
+            if name not in sets:
+                raise _PhraseError(f"'<{name}>' is not one of the sets: {', '.join(sorted(sets))}")
+            fragment = _alternatives(sets[name])
+        elif any(c in unit for c in "{}[]<>|"):
+            raise _PhraseError(f"'{unit}' has an unclosed or stray bracket")
+        else:
+            fragment = _words(unit)
+        joined = fragment if index == 0 else r"\s+" + fragment
+        out.append(f"(?:{joined})?" if optional else joined)
+    return "".join(out) + r"(?![a-z0-9])"
+
+
+# --- patterns -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rule:
+    id: str
+    body: str  # the rule's alternatives, each tried at the start of a word
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class _Category:
+    rules: tuple[_Rule, ...]
+    exclusions: re.Pattern[str] | None
+    any_rule: re.Pattern[str] | None
+
+
+@dataclass(frozen=True)
+class _Profile:
+    normaliser: _Normaliser
+    categories: tuple[tuple[str, _Category], ...]
+
+
+@dataclass(frozen=True)
+class _LanguageFile:
+    lexicon: _Lexicon
+    rules: dict[str, list[_Rule]]
+    exclusions: dict[str, list[str]]
+
+
+class RiskPatterns:
+    """Compiled rules for every language found; English always applies too."""
+
+    def __init__(self, languages: dict[str, _LanguageFile]) -> None:
+        self.languages = tuple(sorted(languages))
+        self._profiles = {lang: self._build(languages, lang) for lang in languages}
+
+    @staticmethod
+    def _build(languages: dict[str, _LanguageFile], lang: str) -> _Profile:
+        files = [languages["en"]] if lang == "en" else [languages["en"], languages[lang]]
+        lexicon = _Lexicon()
+        for f in files:
+            lexicon = lexicon.merged(f.lexicon)
+        categories = []
+        for name in CATEGORIES:
+            rules = tuple(r for f in files for r in f.rules.get(name, []))
+            excl = [e for f in files for e in f.exclusions.get(name, [])]
+            categories.append(
+                (
+                    name,
+                    _Category(
+                        rules,
+                        re.compile(_START + "(?:" + "|".join(excl) + ")") if excl else None,
+                        re.compile(_START + "(?:" + "|".join(r.body for r in rules) + ")")
+                        if rules
+                        else None,
+                    ),
+                )
+            )
+        return _Profile(_Normaliser(lexicon), tuple(categories))
+
+    def _profile(self, language: str) -> _Profile:
+        return self._profiles.get(language) or self._profiles["en"]
+
+
+def screen(text: str, patterns: RiskPatterns, language: str = "en") -> Screening:
+    """The most urgent category whose rules match ``text``, or ``none``."""
+    profile = patterns._profile(language)
+    readings = profile.normaliser.variants(text)
+    for name, category in profile.categories:
+        if category.any_rule is None:
+            continue
+        for reading in readings:
+            if category.exclusions is not None:
+                reading = category.exclusions.sub(" | ", reading)
+            if not category.any_rule.search(reading):
+                continue
+            for rule in category.rules:
+                if rule.regex.search(reading):
+                    return Screening(name, rule.id)
+    return Screening(NONE, None)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+_TOP_KEYS = {"language", "spellings", "emoji", "sets", "categories"}
+_CATEGORY_KEYS = {"rules", "not_risk"}
+_RULE_KEYS = {"id", "note", "phrases", "regex"}
+
+
+def _fail(doc: Located, path: tuple[str | int, ...], problem: str) -> SourceError:
+    return SourceError(doc.file, doc.line(path), problem)
+
+
+def _mapping(doc: Located, path: tuple[str | int, ...], value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(doc, path, f"{what} must be a mapping of names to values")
+    return value
+
+
+def _strings(doc: Located, path: tuple[str | int, ...], value: Any, what: str) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise _fail(doc, path, f"{what} must be a list with at least one entry")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise _fail(doc, (*path, i), f"{what}: entry {i + 1} is empty; write the words")
+        out.append(item)
+    return out
+
+
+def _compile(
+    doc: Located, path: tuple[str | int, ...], phrase: str, sets: dict[str, list[str]]
+) -> str:
+    try:
+        return compile_phrase(phrase, sets)
+    except _PhraseError as exc:
+        raise _fail(doc, path, f"phrase '{phrase}': {exc}") from None
+
+
+def _load_rules(
+    doc: Located,
+    path: tuple[str | int, ...],
+    value: Any,
+    sets: dict[str, list[str]],
+    seen: set[str],
+) -> list[tuple[str, str]]:
+    if not isinstance(value, list):
+        raise _fail(doc, path, "must be a list of rules, each with an id, a note and phrases")
+    out: list[tuple[str, str]] = []
+    for i, rule in enumerate(value):
+        here = (*path, i)
+        if not isinstance(rule, dict):
+            raise _fail(doc, here, "a rule must have an id, a note and phrases (or a regex)")
+        unknown = set(rule) - _RULE_KEYS
+        if unknown:
+            raise _fail(doc, (*here, sorted(unknown)[0]), f"unknown key '{sorted(unknown)[0]}'")
+        rule_id = rule.get("id")
+        if not isinstance(rule_id, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", rule_id):
+            raise _fail(
+                doc, (*here, "id"), "the rule needs an id: lower-case letters, digits, - or _"
+            )
+        if rule_id in seen:
+            raise _fail(doc, (*here, "id"), f"the id '{rule_id}' is used twice; make it unique")
+        seen.add(rule_id)
+        if not isinstance(rule.get("note"), str) or not rule["note"].strip():
+            raise _fail(doc, here, f"rule '{rule_id}' needs a note saying what it is for")
+        if "phrases" not in rule and "regex" not in rule:
+            raise _fail(doc, here, f"rule '{rule_id}' needs phrases (or a regex)")
+        parts: list[str] = []
+        if "phrases" in rule:
+            phrases = _strings(
+                doc, (*here, "phrases"), rule["phrases"], f"rule '{rule_id}' phrases"
+            )
+            for j, phrase in enumerate(phrases):
+                parts.append(_compile(doc, (*here, "phrases", j), phrase, sets))
+        if "regex" in rule:
+            patterns = _strings(doc, (*here, "regex"), _as_list(rule["regex"]), "regex")
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    problem = f"regex '{pattern}' is not valid: {exc}"
+                    raise _fail(doc, (*here, "regex"), problem) from None
+                parts.append(f"(?:{pattern})")
+        out.append((rule_id, "|".join(parts)))
+    return out
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _load_file(path: Path) -> _LanguageFile:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SourceError(file, 1, f"cannot read the file: {exc.strerror}") from None
+    doc = load_located(text, file, core_schema=True)
+    top = _mapping(doc, (), doc.value, "the file")
+    for key in top:
+        if key not in _TOP_KEYS:
+            raise _fail(
+                doc, (key,), f"unknown key '{key}'; expected one of {', '.join(sorted(_TOP_KEYS))}"
+            )
+
+    spellings: dict[str, str] = {}
+    for key, value in _mapping(doc, ("spellings",), top.get("spellings"), "spellings").items():
+        if not isinstance(value, str) or not value.strip() or not key.strip():
+            raise _fail(doc, ("spellings", key), f"spelling '{key}' needs the words it stands for")
+        spellings[" ".join(_basic(key).split())] = " ".join(_clean_word(value).split())
+    emoji: dict[str, str] = {}
+    for key, value in _mapping(doc, ("emoji",), top.get("emoji"), "emoji").items():
+        if not isinstance(value, str) or not value.strip():
+            raise _fail(doc, ("emoji", key), f"emoji '{key}' needs the word it stands for")
+        emoji[_basic(key)] = " ".join(_clean_word(value).split())
+    sets: dict[str, list[str]] = {}
+    for key, value in _mapping(doc, ("sets",), top.get("sets"), "sets").items():
+        sets[key] = _strings(doc, ("sets", key), value, f"set '{key}'")
+        for i, item in enumerate(sets[key]):
+            try:
+                _words(item)
+            except _PhraseError as exc:
+                raise _fail(doc, ("sets", key, i), f"set '{key}': {exc}") from None
+
+    rules: dict[str, list[_Rule]] = {}
+    exclusions: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    categories = _mapping(doc, ("categories",), top.get("categories"), "categories")
+    for name, body in categories.items():
+        here = ("categories", name)
+        if name not in CATEGORIES:
+            raise _fail(
+                doc, here, f"unknown category '{name}'; the categories are {', '.join(CATEGORIES)}"
+            )
+        body = _mapping(doc, here, body, f"category '{name}'")
+        for key in body:
+            if key not in _CATEGORY_KEYS:
+                raise _fail(doc, (*here, key), f"unknown key '{key}'; expected rules or not_risk")
+        rules[name] = [
+            _Rule(rule_id, pattern, re.compile(_START + "(?:" + pattern + ")"))
+            for rule_id, pattern in _load_rules(
+                doc, (*here, "rules"), body.get("rules", []), sets, seen
+            )
+        ]
+        exclusions[name] = [
+            pattern
+            for _, pattern in _load_rules(
+                doc, (*here, "not_risk"), body.get("not_risk", []), sets, seen
+            )
+        ]
+    return _LanguageFile(_Lexicon(spellings, emoji), rules, exclusions)
+
+
+def load_patterns(directory: Path) -> RiskPatterns:
+    """Read ``directory/<lang>.yaml`` for every language; ``en.yaml`` must be there."""
+    directory = Path(directory)
+    files = sorted(directory.glob("*.yaml"))
+    if not any(f.stem == "en" for f in files):
+        raise SourceError(str(directory / "en.yaml"), 1, "the English risk patterns are missing")
+    return RiskPatterns({f.stem: _load_file(f) for f in files})
