@@ -100,6 +100,37 @@ def _staff_for(session: Session, family: Family, role: str) -> list[Staff]:
     )
 
 
+def queue_staff_message(
+    session: Session,
+    staff: Staff,
+    body: str,
+    key: str | None,
+    now: datetime,
+    *,
+    due: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> Message:
+    """A text to a member of staff (alerts, call prompts, forwarded replies); never held for a
+    family's quiet hours: ``due`` says when it may go."""
+    message = Message(
+        direction="out",
+        staff_id=staff.id,
+        channel=staff.channel,
+        body=body,
+        catalogue_key=key,
+        segments=count_segments(body),
+        status="pending",
+        reply=True,
+        dedupe_key=dedupe_key,
+        due_at=due or now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
 def _notify(
     session: Session, services: Services, alert: Alert, family: Family, staff: Staff, now: datetime
 ) -> Message:
@@ -114,20 +145,7 @@ def _notify(
             "code": alert.code,
         },
     )
-    message = Message(
-        direction="out",
-        staff_id=staff.id,
-        channel=staff.channel,
-        body=body,
-        catalogue_key=ALERT_KEY,
-        segments=count_segments(body),
-        status="pending",
-        reply=True,  # alerts are never held for quiet hours
-        due_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(message)
+    message = queue_staff_message(session, staff, body, ALERT_KEY, now)
     session.add(
         AlertEvent(
             alert_id=alert.id, kind="sent", staff_id=staff.id, role=staff.role, created_at=now

@@ -14,10 +14,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from flows.effects import Send
-from messages.segments import count_segments
-from service.alerts import raise_alert
+from service.alerts import queue_staff_message, raise_alert
 from service.conversations import context_for, queue_message
-from service.models import DueWork, Family, Message
+from service.models import DueWork, Family
 from service.wiring import Services
 
 CALL_WEEKS = frozenset({1, 2, 4, 6, 8})
@@ -43,22 +42,8 @@ def call_prompt(
     body = services.catalogue.render(
         CALL_KEY, {"family_ref": family.ref, "week": week, "link": link}
     )
-    message = Message(
-        direction="out",
-        staff_id=therapist.id,
-        channel=therapist.channel,
-        body=body,
-        catalogue_key=CALL_KEY,
-        segments=count_segments(body),
-        status="pending",
-        reply=True,  # staff messages follow staffed hours (due_at), not families' quiet hours
-        dedupe_key=f"call:{family.id}:{family.calendar_generation}:{week}",
-        due_at=when,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(message)
-    session.flush()
+    key = f"call:{family.id}:{family.calendar_generation}:{week}"
+    message = queue_staff_message(session, therapist, body, CALL_KEY, now, due=when, dedupe_key=key)
     return [message.id]
 
 

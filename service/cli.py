@@ -287,7 +287,6 @@ def lint(paths: tuple[Path, ...]) -> None:
 def screen_command(language: str, texts: tuple[str, ...]) -> None:
     """Risk-screen each TEXT (or each line of standard input): its category, or none."""
     from flows.screening import load_patterns, screen
-
     from flows.yamlload import SourceError
     from service.wiring import RISK_DIR
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from messages.segments import count_segments
+from service.alerts import queue_staff_message
 from service.models import Conversation, Family, Message, Staff
 from service.wiring import Services
 
@@ -60,19 +61,4 @@ def forward_to_staff(
 ) -> Message:
     """During a handoff, the parent's reply goes to the therapist who took over."""
     body = services.catalogue.render(FORWARD_KEY, {"family_ref": family.ref, "text": text})
-    message = Message(
-        direction="out",
-        staff_id=staff.id,
-        channel=staff.channel,
-        body=body,
-        catalogue_key=FORWARD_KEY,
-        segments=count_segments(body),
-        status="pending",
-        reply=True,
-        due_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(message)
-    session.flush()
-    return message
+    return queue_staff_message(session, staff, body, FORWARD_KEY, now)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from flows.screening import screen
 from sqlalchemy.orm import Session
 
 from flows.effects import Send
+from flows.screening import screen
 from service.alerts import OUT_OF_HOURS_KEY, raise_alert, rule_for, staffed_now
 from service.conversations import context_for, queue_message
 from service.models import Family, Message

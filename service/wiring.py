@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.screening import RiskPatterns, load_patterns
-
 from flows.calendar import Calendar, load_calendar
 from flows.conversation import SYSTEM_KEYS
 from flows.loader import FlowSet, FlowSetError, load_flow_dir
+from flows.screening import RiskPatterns, load_patterns
 from flows.yamlload import SourceError
 from messages.catalog import Catalogue, CatalogueError, load_catalogue
 from messages.templates import Template, load_templates
