@@ -143,3 +143,59 @@ def test_the_programme_waits_until_a_person_resumes_it(
     weekly = [m for m in sent(programme) if m.catalogue_key in PROGRAMME_KEYS]
     assert len(weekly) == 24  # nothing lost, nothing twice
     assert weekly[before].sent_at.date().isoformat() == "2026-03-25"  # week 1's Wednesday step
+
+
+ROWS = [
+    # category, a message, words the reply must carry, roles alerted first
+    (
+        "immediate_danger",
+        "I've taken all my tablets",
+        ["999", "111", "85258"],
+        {"duty", "safeguarding"},
+    ),
+    (
+        "child_protection",
+        "her uncle touched her and told her to keep it secret",
+        ["0808 800 5000", "0800 1111"],
+        {"safeguarding", "therapist"},
+    ),
+    ("self_harm", "he says he wants to die", ["111", "116 123", "85258"], {"therapist"}),
+    ("domestic_abuse", "my partner hits me when he's drunk", ["0808 2000 247"], {"therapist"}),
+    (
+        "parent_distress",
+        "I can't cope anymore, I'm falling apart",
+        ["Talking Therapies"],
+        {"therapist"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("category", "text", "numbers", "roles"), ROWS, ids=[r[0] for r in ROWS])
+def test_every_row_of_the_risk_table(
+    services: Services,
+    client: Any,
+    standin: Any,
+    clock: Clock,
+    category: str,
+    text: str,
+    numbers: list[str],
+    roles: set[str],
+) -> None:
+    rota(services)
+    clock.now = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)  # staffed hours
+    family = enrol(services)
+    run_tick(services)
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, text))
+    reply = standin.sent_to(family.phone)[-1].body
+    for number in numbers:
+        assert number in reply, (category, reply)
+    phones = {"therapist": family.therapist_phone, "duty": DUTY, "safeguarding": SAFEGUARDING}
+    told = {role for role, phone in phones.items() if standin.sent_to(phone)}
+    assert told == roles
+    with services.db.transaction() as session:
+        alert = session.scalar(select(Alert))
+        fam = session.scalar(select(Family))
+    assert alert is not None and alert.kind == category
+    urgent = category in ("immediate_danger", "child_protection", "self_harm")
+    assert (alert.urgency == "urgent") == urgent
+    assert fam is not None and (fam.status == "held") == urgent
