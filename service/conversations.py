@@ -112,6 +112,7 @@ class Applied:
 
     outbox: list[int] = field(default_factory=list)
     alerts: list[int] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)  # queued, ids known after the flush
 
 
 def apply_outcome(
@@ -130,6 +131,7 @@ def apply_outcome(
     for effect in outcome.effects:
         _apply(session, services, family, effect, now, inbound, applied, week)
     session.flush()
+    applied.outbox = sorted({*applied.outbox, *(m.id for m in applied.messages)})
     return applied
 
 
@@ -184,8 +186,9 @@ def _apply(
     week: int | None,
 ) -> None:
     if isinstance(effect, Send):
-        message = queue_message(session, services, family, effect, now, inbound)
-        applied.outbox.append(message.id)
+        applied.messages.append(
+            queue_message(session, services, family, effect, now, inbound, flush=False)
+        )
     elif isinstance(effect, SaveAnswer):
         session.add(
             Answer(
@@ -320,15 +323,20 @@ def opt_out(
 def cancel_due_work(
     session: Session, family_id: int, now: datetime, kinds: tuple[str, ...] | None = None
 ) -> None:
-    """Mark a family's pending timed work as cancelled."""
+    """Mark a family's pending timed work as cancelled, stored or not yet flushed."""
+    for work in session.new:
+        mine = isinstance(work, DueWork) and work.family_id == family_id
+        if mine and work.done_at is None and (not kinds or work.kind in kinds):
+            work.done_at, work.outcome = now, "cancelled"
     statement = update(DueWork).where(DueWork.family_id == family_id, DueWork.done_at.is_(None))
     if kinds:
         statement = statement.where(DueWork.kind.in_(kinds))
-    session.execute(
-        statement.values(done_at=now, outcome="cancelled").execution_options(
-            synchronize_session=False
+    with session.no_autoflush:  # the rows to cancel are already stored; skip a flush per call
+        session.execute(
+            statement.values(done_at=now, outcome="cancelled").execution_options(
+                synchronize_session=False
+            )
         )
-    )
 
 
 def queue_message(
@@ -338,8 +346,13 @@ def queue_message(
     send: Send,
     now: datetime,
     inbound: Message | None = None,
+    *,
+    flush: bool = True,
 ) -> Message:
-    """Put one message to the parent in the outbox, with its words fixed now."""
+    """Put one message to the parent in the outbox, with its words fixed now.
+
+    ``flush=False`` leaves the row to the caller's next flush (one flush for many messages).
+    """
     body = services.catalogue.render(send.key, send.variables, family.language)
     media = [{"url": send.media}] if send.media else None
     audio = audio_url(services, send.key, family.language) if family.prefers_audio else None
@@ -366,7 +379,8 @@ def queue_message(
         updated_at=now,
     )
     session.add(message)
-    session.flush()
+    if flush:
+        session.flush()
     return message
 
 
