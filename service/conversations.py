@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, selectinload
 
 from flows.effects import (
     CancelWakes,
@@ -61,13 +61,15 @@ log = logging.getLogger("bravesteps.conversations")
 
 def lock_family(session: Session, **where: object) -> Family | None:
     """Load a family and hold its row until commit, so its messages are handled one at a time."""
+    # The conversation and therapist come in separate queries *after* the lock is held: on
+    # PostgreSQL a row joined into the locking query would be read as it was before the wait.
     statement = (
         select(Family)
         .filter_by(**where)
-        .options(joinedload(Family.conversation), joinedload(Family.therapist))
-        .with_for_update(of=Family)
+        .options(selectinload(Family.conversation), selectinload(Family.therapist))
+        .with_for_update()
     )
-    return session.execute(statement).unique().scalar_one_or_none()
+    return session.execute(statement).scalar_one_or_none()
 
 
 def state_of(family: Family) -> ConversationState:
