@@ -1,6 +1,7 @@
 """The shipped programme through the public surface: signed webhooks in, the tick on an injected
-clock, and everything counted at the Twilio stand-in. A parent who answers gets the whole programme
-in order, at their chosen time, with their child's name, and their goal ratings are stored weekly."""
+clock, and everything counted at the Twilio stand-in. A parent who answers gets the whole
+programme in order, at their chosen time, with their child's name, and their goal ratings are
+stored weekly."""
 
 from __future__ import annotations
 
