@@ -137,10 +137,20 @@ class BranchCase(_Strict):
 
 
 class RecordSpec(_Strict):
-    """A measure to store: its name and the value (a number or a ``{variable}``)."""
+    """A measure to store: its name and either a value (a number or a ``{variable}``) or the
+    ``sum`` of saved answers (a questionnaire's total or a subscale)."""
 
     measure: str
-    value: str | int | float
+    value: str | int | float | None = None
+    sum: list[Annotated[str, Field(pattern=VARIABLE)]] | None = None
+
+    @model_validator(mode="after")
+    def _one_value(self) -> RecordSpec:
+        if (self.value is None) == (self.sum is None):
+            raise ValueError("give the measure either 'value' or 'sum: [answer, answer, ...]'")
+        if self.sum is not None and not self.sum:
+            raise ValueError("'sum' needs at least one saved answer")
+        return self
 
 
 class ScheduleSpec(_Strict):

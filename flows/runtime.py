@@ -183,7 +183,12 @@ def _advance(
             state = state.at(step=_branch(step, _variables(state, ctx)))
         elif kind == "record":
             assert step.record is not None
-            value = _number(_fill(step.record.value, _variables(state, ctx)))
+            variables = _variables(state, ctx)
+            if step.record.sum is not None:
+                parts = [_number(variables.get(name)) for name in step.record.sum]
+                value = None if None in parts else sum(p for p in parts if p is not None)
+            else:
+                value = _number(_fill(step.record.value, variables))
             if value is None:
                 effects.append(Note(f"{state.flow}.{step.id}: measure value is not a number"))
             else:

@@ -105,13 +105,21 @@ class _Harness:
     wakes: list[ScheduleWake] = field(default_factory=list)
     scheduled: list[ScheduleFlow] = field(default_factory=list)
     timezone: str = "Europe/London"
+    languages: tuple[tuple[str, str], ...] = (("en", "English"),)
     measures: dict[str, float] = field(default_factory=dict)
     alerts: list[str] = field(default_factory=list)
     outbox: list[tuple[str, str]] = field(default_factory=list)
     visited: set[tuple[str, str]] = field(default_factory=set)
 
     def context(self) -> Context:
-        return Context(self.now, dict(self.family), self.consented, self.language, self.timezone)
+        return Context(
+            self.now,
+            dict(self.family),
+            self.consented,
+            self.language,
+            self.timezone,
+            self.languages,
+        )
 
     def event(self, event: Event) -> None:
         if isinstance(event, MessageIn):
@@ -188,7 +196,17 @@ def run_script(flowset: FlowSet, render: Render, located: Located) -> ScriptResu
     def fail(path: tuple[str | int, ...], message: str) -> None:
         result.failures.append(f"{located.file}:{located.line(path)}: {message}")
 
-    known = ("script", "start", "family", "language", "timezone", "at", "conversation")
+    known = (
+        "script",
+        "start",
+        "family",
+        "language",
+        "languages",
+        "timezone",
+        "at",
+        "consented",
+        "conversation",
+    )
     unknown = [k for k in data if k not in known]
     if unknown:
         fail((unknown[0],), f"unknown key '{unknown[0]}'; use {', '.join(known)}")
@@ -225,6 +243,10 @@ def run_script(flowset: FlowSet, render: Render, located: Located) -> ScriptResu
         language=str(data.get("language") or "en"),
         now=at,
         timezone=timezone,
+        consented=data.get("consented") is True,
+        languages=tuple(
+            (str(k), str(v)) for k, v in (data.get("languages") or {"en": "English"}).items()
+        ),
     )
     harness.event(StartFlow(str(start)))
     conversation = data.get("conversation") or []
