@@ -121,7 +121,9 @@ def do_work(services: Services, work_id: int, token: str, now: datetime) -> tupl
         else:
             work.outcome = f"unknown kind {work.kind}"
             return "skipped", []
-        context = context_for(family, now, services.languages())
+        context = context_for(
+            family, now, services.languages(), services.voice_notes(family.language)
+        )
         outcome = run(services.flows, state_of(family), event, context)
         applied = apply_outcome(session, services, family, outcome, now)
         if isinstance(event, WakeUp) and event.reason == "give_up" and "check_in" in event.flow:

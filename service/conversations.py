@@ -89,7 +89,10 @@ def state_of(family: Family) -> ConversationState:
 
 
 def context_for(
-    family: Family, now: datetime, languages: tuple[tuple[str, str], ...] = (("en", "English"),)
+    family: Family,
+    now: datetime,
+    languages: tuple[tuple[str, str], ...] = (("en", "English"),),
+    voice_notes: int = 0,
 ) -> Context:
     """What the engine may know about the family: first names and settings, nothing else."""
     therapist_first = (family.therapist.name or "").split(" ")[0] if family.therapist else ""
@@ -100,6 +103,7 @@ def context_for(
             "child_age": family.child_age,
             "therapist_name": therapist_first,
             "family_ref": family.ref,
+            "voice_notes_available": voice_notes,
         },
         consented=family.consent_at is not None,
         language=family.language,

@@ -151,7 +151,7 @@ def _process(
             services.flows,
             state_of(family),
             MessageIn(body, len(media)),
-            context_for(family, now, services.languages()),
+            context_for(family, now, services.languages(), services.voice_notes(family.language)),
             family.opted_out,
         )
         applied: Applied = apply_outcome(session, services, family, outcome, now, inbound=message)

@@ -155,6 +155,11 @@ class Services:
             for code in self.catalogue.complete_languages()
         )
 
+    def voice_notes(self, language: str) -> int:
+        """How many messages have a recorded voice note in ``language`` (or in English)."""
+        keys = self.catalogue.keys
+        return sum(1 for key in keys if self.catalogue.entry(key, language).audio)
+
     def status_callback_url(self) -> str | None:
         """Where Twilio should report delivery, when the public URL is known."""
         if self.settings.public_url:

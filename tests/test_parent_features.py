@@ -218,3 +218,18 @@ def test_complete_languages_only(tmp_path: Path) -> None:
     assert loaded.complete_languages() == ["cy", "en"]
     assert loaded.missing() == {"cy": [], "pl": ["t.b"]}
     assert loaded.render("t.b", {}, "pl") == "Two."  # English, key by key
+
+
+def test_a_parent_chooses_voice_notes_at_onboarding(with_audio: Services, standin: Any) -> None:
+    from service import create_app
+
+    client = create_app(with_audio).test_client()
+    family = enrol(with_audio)
+    run_tick(with_audio)
+    for text in ("yes", "monday", "7pm", "sleep in her own bed", "2", "no", "yes"):
+        post_signed(client, "/twilio/messages", inbound_form(family.phone, text))
+    assert "voice note" in last_body(standin, family.phone)
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, "yes"))
+    with with_audio.db.transaction() as session:
+        fam = session.scalar(select(Family))
+    assert fam is not None and fam.prefers_audio
