@@ -32,6 +32,7 @@ a segment boundary in a UCS-2 message).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 __all__ = [
@@ -91,6 +92,10 @@ def encoding(text: str) -> str:
     return "GSM-7" if is_gsm7(text) else "UCS-2"
 
 
+# Characters of the GSM-7 basic set that cost one septet each and are one character each.
+_PLAIN = re.compile(r"[A-Za-z0-9 .,!?'\"():;@&%#*+=/<>_\n-]*")
+
+
 def count_segments(text: str) -> int:
     """Return the number of SMS segments Twilio will send (and bill) for ``text``.
 
@@ -99,6 +104,9 @@ def count_segments(text: str) -> int:
     """
     if not text:
         return 0
+    if _PLAIN.fullmatch(text):
+        # Letters, digits, spaces and everyday punctuation: one septet each, 160 / 153.
+        return 1 if len(text) <= 160 else -(-len(text) // 153)
     gsm = is_gsm7(text)
     sizes = [_size_in_bits(cluster, gsm) for cluster in _clusters(text)]
     if sum(sizes) <= _SEGMENT_BITS:

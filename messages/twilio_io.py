@@ -117,7 +117,11 @@ class TwilioGateway(Gateway):
         base_url: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+        http = TwilioHttpClient(timeout=timeout)
+        # Proxies come from settings, not from a lookup of the environment on every call.
+        if http.session is not None:
+            http.session.trust_env = False
+        self.client = Client(account_sid, auth_token, http_client=http)
         if base_url:
             self.client.api.base_url = base_url.rstrip("/")
         self.sms_from = sms_from
