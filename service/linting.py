@@ -43,8 +43,7 @@ def lint_content(flows_dir: Path, messages_dir: Path) -> tuple[list[str], list[s
         if keys:
             warnings.append(
                 f"{messages_dir / (lang + '.yaml')}:1: warning: {len(keys)} message(s) not "
-                f"translated yet (English is used): {', '.join(keys[:10])}"
-                + (" ..." if len(keys) > 10 else "")
+                f"translated yet (English is used): {', '.join(keys)}"
             )
     summary = (
         f"lint: {flow_count} flow(s), {len(catalogue.keys)} message(s); "
