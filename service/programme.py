@@ -13,7 +13,7 @@ import math
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from flows.timing import (
@@ -96,23 +96,27 @@ def start_programme(session: Session, services: Services, family: Family, now: d
 def _create_rows(
     session: Session, services: Services, family: Family, now: datetime, done: set[str]
 ) -> int:
-    created = 0
-    for event in services.calendar.events:
-        if event.key in done:
-            continue
-        session.add(
-            DueWork(
-                family_id=family.id,
-                kind="calendar",
-                payload={"flow": event.flow, "week": event.week, "day": event.day},
-                due_at=_due(family, event.week, event.day),
-                dedupe_key=f"cal:{family.id}:{family.calendar_generation}:{event.key}",
-                created_at=now,
-            )
-        )
-        created += 1
-    session.flush()
-    return created
+    """One bulk insert for the whole calendar (a YES must stay a quick webhook)."""
+    rows = [
+        {
+            "family_id": family.id,
+            "kind": "calendar",
+            "payload": {"flow": event.flow, "week": event.week, "day": event.day},
+            "due_at": _due(family, event.week, event.day),
+            "dedupe_key": f"cal:{family.id}:{family.calendar_generation}:{event.key}",
+            "claim_token": None,
+            "claimed_until": None,
+            "attempts": 0,
+            "done_at": None,
+            "outcome": None,
+            "created_at": now,
+        }
+        for event in services.calendar.events
+        if event.key not in done
+    ]
+    if rows:
+        session.execute(insert(DueWork), rows)
+    return len(rows)
 
 
 def reschedule(session: Session, family: Family, now: datetime) -> None:
