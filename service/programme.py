@@ -133,10 +133,7 @@ def reschedule(session: Session, family: Family, now: datetime) -> None:
         old = family.programme_start
         shift = (session_day(family, now) - old.weekday()) % 7
         family.programme_start = old + timedelta(days=shift)
-    for row in rows:
-        row.due_at = _due(family, int(row.payload["week"]), int(row.payload["day"]))
-        row.claimed_until = None
-        row.claim_token = None
+    _move(session, family, rows)
 
 
 def _done_events(session: Session, family: Family) -> list[str]:
@@ -156,10 +153,23 @@ def shift(session: Session, family: Family, weeks: int) -> None:
     if family.programme_start is None or weeks == 0:
         return
     family.programme_start += weeks * WEEK
-    for row in _pending(session, family):
-        row.due_at = _due(family, int(row.payload["week"]), int(row.payload["day"]))
-        row.claimed_until = None
-        row.claim_token = None
+    _move(session, family, _pending(session, family))
+
+
+def _move(session: Session, family: Family, rows: list[DueWork]) -> None:
+    """Recompute the due time of pending calendar rows, in one bulk update, releasing claims."""
+    if not rows:
+        return
+    changes = [
+        {
+            "id": row.id,
+            "due_at": _due(family, int(row.payload["week"]), int(row.payload["day"])),
+            "claimed_until": None,
+            "claim_token": None,
+        }
+        for row in rows
+    ]
+    session.execute(update(DueWork), changes)
 
 
 def weeks_late(due: datetime, now: datetime) -> int:
