@@ -131,7 +131,7 @@ def apply_outcome(
 ) -> Applied:
     """Write the new state and every effect in the caller's transaction."""
     applied = Applied()
-    _store_state(session, family, outcome.state, now)
+    _store_state(session, services, family, outcome.state, now)
     week = outcome.state.variables.get("week")
     week = week if isinstance(week, int) else None
     for effect in outcome.effects:
@@ -141,7 +141,9 @@ def apply_outcome(
     return applied
 
 
-def _store_state(session: Session, family: Family, state: ConversationState, now: datetime) -> None:
+def _store_state(
+    session: Session, services: Services, family: Family, state: ConversationState, now: datetime
+) -> None:
     row = family.conversation
     if row is None:
         row = Conversation(family_id=family.id)
@@ -156,7 +158,7 @@ def _store_state(session: Session, family: Family, state: ConversationState, now
     row.variables = dict(state.variables)
     row.updated_at = now
     if _sync_family(family, state.variables):
-        reschedule(session, family, now)
+        reschedule(session, services, family, now)
 
 
 def _sync_family(family: Family, variables: dict[str, object]) -> bool:

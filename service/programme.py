@@ -13,7 +13,7 @@ import math
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from flows.timing import (
@@ -119,12 +119,12 @@ def _create_rows(
     return len(rows)
 
 
-def reschedule(session: Session, family: Family, now: datetime) -> None:
-    """The family chose a new day or time: move what is still to come, keeping the weeks."""
+def reschedule(session: Session, services: Services, family: Family, now: datetime) -> None:
+    """The family chose a new day or time: move what is still to come, keeping the weeks.
+
+    One executemany over the timetable by each row's key: no calendar row is loaded.
+    """
     if family.programme_start is None:
-        return
-    rows = _pending(session, family)
-    if not rows:
         return
     started = any(True for _ in _done_events(session, family))
     if not started:
@@ -133,7 +133,26 @@ def reschedule(session: Session, family: Family, now: datetime) -> None:
         old = family.programme_start
         shift = (session_day(family, now) - old.weekday()) % 7
         family.programme_start = old + timedelta(days=shift)
-    _move(session, family, rows)
+    changes = [
+        {
+            "key": f"cal:{family.id}:{family.calendar_generation}:{event.key}",
+            "due": _due(family, event.week, event.day),
+        }
+        for event in services.calendar.events
+    ]
+    if changes:
+        table = DueWork.__table__
+        assert isinstance(table, Table)
+        statement = (
+            update(table)
+            .where(table.c.dedupe_key == bindparam("key"), table.c.done_at.is_(None))
+            .values(
+                due_at=bindparam("due", type_=table.c.due_at.type),
+                claimed_until=None,
+                claim_token=None,
+            )
+        )
+        session.connection().execute(statement, changes)
 
 
 def _done_events(session: Session, family: Family) -> list[str]:
