@@ -21,8 +21,8 @@ MAX_CHARACTERS = 320
 LONG_VALUES = {
     "child_name": "Alexandra-Rose",
     "therapist_name": "Bartholomew",
-    "family_ref": "F-XXXXXX",
-    "link": "https://bravesteps.example.org/admin/families/F-XXXXXX",
+    "family_ref": "F-7KQ2MX",
+    "link": "https://bravesteps.example.org/admin/families/F-7KQ2MX",
 }
 LONG_DEFAULT = "x" * 20
 

@@ -36,7 +36,7 @@ from messages.twilio_io import (
 )
 from service.alerts import raise_alert
 from service.claims import claim_ids, new_token
-from service.conversations import opt_out
+from service.conversations import context_for, opt_out
 from service.models import Family, Message, Staff
 from service.programme import not_before
 from service.wiring import Services
@@ -209,7 +209,7 @@ def _whatsapp_outside_window(
     template = services.templates.get(row.catalogue_key or "")
     if template is not None:
         row.content_sid = template.content_sid
-        row.content_variables = template.content_variables(_template_values(family))
+        row.content_variables = template.content_variables(_template_values(family, now))
         return True
     if family.sms_allowed:
         row.channel = "sms"
@@ -223,15 +223,10 @@ def _whatsapp_outside_window(
     return False
 
 
-def _template_values(family: Family) -> dict[str, object]:
-    therapist = family.therapist.name.split(" ")[0] if family.therapist else ""
+def _template_values(family: Family, now: datetime) -> dict[str, object]:
+    """The words' variables for a template: what the flows saved, then the family's own."""
     variables = dict(family.conversation.variables or {}) if family.conversation else {}
-    return {
-        **variables,
-        "child_name": family.child_name,
-        "therapist_name": therapist,
-        "family_ref": family.ref,
-    }
+    return {**context_for(family, now).family, **variables}
 
 
 def follow_up(
@@ -291,7 +286,7 @@ def after_failure(session: Session, services: Services, row: Message, now: datet
                 now,
                 f"template:{row.id}",
                 content_sid=template.content_sid,
-                content_variables=template.content_variables(_template_values(family)),
+                content_variables=template.content_variables(_template_values(family, now)),
             )
         elif family.sms_allowed:
             follow_up(session, row, now, now, f"sms:{row.id}", channel="sms")
