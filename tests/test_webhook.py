@@ -330,3 +330,19 @@ def test_healthz(client: Any) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json()["status"] == "ok"
+
+
+def test_no_phone_number_or_message_text_reaches_the_log(
+    services: Services, client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    family = started(services)
+    secret = "my daughter Zelda hides under the bed"
+    for text in ("yes", secret, "STOP", "START", "talk to someone"):
+        post_signed(client, "/twilio/messages", inbound_form(family.phone, text))
+    post_signed(client, "/twilio/messages", inbound_form("+447700900999", secret))
+    client.post("/twilio/messages", data=inbound_form(family.phone, secret))  # unsigned: refused
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert logged  # the service does log; just nothing personal
+    for private in (family.phone, "7700900123", "+447700900999", "Zelda", "hides under", "Sam"):
+        assert private not in logged
