@@ -166,11 +166,15 @@ def test_skipping_days_brings_the_first_week(sim: Any) -> None:
     assert now.status_code == 200
     assert "week_1.learn_common" not in keys(transcript(sim, ref)["parent"])
 
-    # Consent on Monday 2 March at 17:00: week 1 starts on Monday 9 March at 18:00.
-    later = sim.post("/simulator/api/tick", json={"days": 7.2})
+    # Consent on Monday 2 March at 17:00: week 1 runs Monday 9, Wednesday 11, Friday 13 March.
+    later = sim.post("/simulator/api/tick", json={"days": 11.2})  # to Friday 13 March, evening
     assert later.status_code == 200
     view = transcript(sim, ref)
-    assert "week_1.learn_common" in keys(view["parent"])
+    # A skip walks through each due moment: the whole first week arrives, none of it "too late".
+    sent = keys(view["parent"])
+    for key in ("week_1.learn_common", "week_1.do_notice", "check_in.goal_1"):
+        assert key in sent, sent
+    assert view["step"] == "week_1_check_in.ask_goal_1"
 
 
 def test_skips_add_up(sim: Any, clock: Clock) -> None:
