@@ -7,6 +7,7 @@ put them back. All traffic stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import platform
@@ -517,7 +518,30 @@ def _proc_jiffies(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def add_common_options(
+    parser: argparse.ArgumentParser, *, db: str, pg_name: str, profile_help: str
+) -> None:
+    """The options the tick and sender benchmarks share."""
+    parser.add_argument("--db", choices=["both", "postgres", "sqlite"], default=db)
+    parser.add_argument("--pg-server", default="postgres@127.0.0.1:5432")
+    parser.add_argument("--pg-name", default=pg_name)
+    parser.add_argument(
+        "--standin",
+        choices=["process", "thread"],
+        default="process",
+        help="the Twilio stand-in in its own process (default) or on a thread of this one",
+    )
+    parser.add_argument("--profile", action="store_true", help=profile_help)
+    parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="experiment: PostgreSQL with synchronous_commit=off (COMMIT does not wait for fsync)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+
+
 def postgres_backends(database: str) -> list[int]:
+    """PostgreSQL backend processes connected to ``database`` (read from /proc)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

@@ -44,6 +44,7 @@ from harness import (
     CpuMeter,
     StandIn,
     Timers,
+    add_common_options,
     analyse,
     check_exactly_once,
     count_statements,
@@ -229,24 +230,12 @@ def main() -> int:
     parser.add_argument(
         "--paced", default="50:500,10:100", help="RATE:COUNT pairs, comma-separated; '' for none"
     )
-    parser.add_argument("--db", choices=["both", "postgres", "sqlite"], default="both")
-    parser.add_argument("--pg-server", default="postgres@127.0.0.1:5432")
-    parser.add_argument("--pg-name", default="bravesteps_bench_sender")
-    parser.add_argument(
-        "--standin",
-        choices=["process", "thread"],
-        default="process",
-        help="the Twilio stand-in in its own process (default) or on a thread of this one",
+    add_common_options(
+        parser,
+        db="both",
+        pg_name="bravesteps_bench_sender",
+        profile_help="sample the unpaced drain with py-spy",
     )
-    parser.add_argument(
-        "--profile", action="store_true", help="sample the unpaced drain with py-spy"
-    )
-    parser.add_argument(
-        "--async-commit",
-        action="store_true",
-        help="experiment: PostgreSQL with synchronous_commit=off (COMMIT does not wait for fsync)",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     args = parser.parse_args()
 
     started = time.monotonic()

@@ -50,6 +50,7 @@ from harness import (
     CpuMeter,
     StandIn,
     Timers,
+    add_common_options,
     analyse,
     calendar_event,
     check_exactly_once,
@@ -237,24 +238,12 @@ def main() -> int:
         default="3:1",
         help="for --event session: the calendar event WEEK:DAY (default 3:1, no call prompt)",
     )
-    parser.add_argument("--db", choices=["both", "postgres", "sqlite"], default="postgres")
-    parser.add_argument("--pg-server", default="postgres@127.0.0.1:5432")
-    parser.add_argument("--pg-name", default="bravesteps_bench_tick")
-    parser.add_argument(
-        "--standin",
-        choices=["process", "thread"],
-        default="process",
-        help="the Twilio stand-in in its own process (default) or on a thread of this one",
+    add_common_options(
+        parser,
+        db="postgres",
+        pg_name="bravesteps_bench_tick",
+        profile_help="sample the tick with py-spy and summarise",
     )
-    parser.add_argument(
-        "--profile", action="store_true", help="sample the tick with py-spy and summarise"
-    )
-    parser.add_argument(
-        "--async-commit",
-        action="store_true",
-        help="experiment: PostgreSQL with synchronous_commit=off (COMMIT does not wait for fsync)",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     args = parser.parse_args()
     week, _, day = args.week_day.partition(":")
     args.week_day = (int(week), int(day or 1))

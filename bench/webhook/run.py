@@ -62,7 +62,9 @@ ROOT = HERE.parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "sender"))
 
+from harness import postgres_backends  # noqa: E402  (one /proc reader for every benchmark)
 from sqlalchemy import create_engine, make_url, text  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
@@ -139,20 +141,6 @@ def children_of(pid: int) -> list[int]:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
-
-
-def postgres_backends(database: str) -> list[int]:
-    """PostgreSQL backend processes connected to ``database``."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if cmdline.startswith(b"postgres: ") and f" {database} ".encode() in cmdline:
-                pids.append(int(entry.name))
-    return pids
 
 
 class CpuMeter:
