@@ -15,6 +15,7 @@ from typing import Any
 
 from flows.yamlload import Located, SourceError, load_located
 
+LANGUAGE_NAME = "language.name"  # each catalogue's own name for its language, e.g. "Polski"
 ENTRY_FIELDS = ("text", "audio", "allow_unicode", "reviewed", "audience", "note")
 
 
@@ -47,6 +48,9 @@ class Catalogue:
     """Every language's entries; English is complete by definition."""
 
     languages: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    # Answers derived from the entries, worked out once: a loaded catalogue never changes (a
+    # reload builds a new one), and these are asked on every inbound message.
+    _derived: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def keys(self) -> set[str]:
@@ -64,6 +68,25 @@ class Catalogue:
         """Languages that have every English key."""
         english = self.keys
         return sorted(lang for lang, entries in self.languages.items() if english <= set(entries))
+
+    def offered(self) -> tuple[tuple[str, str], ...]:
+        """Languages to offer parents: complete catalogues, each named in its own words."""
+        if ("offered", "") not in self._derived:
+            self._derived[("offered", "")] = tuple(
+                (code, self.render(LANGUAGE_NAME, {}, code) or code)
+                for code in self.complete_languages()
+            )
+        result: tuple[tuple[str, str], ...] = self._derived[("offered", "")]
+        return result
+
+    def voice_note_count(self, language: str) -> int:
+        """How many messages have a recorded voice note in ``language`` (or in English)."""
+        if ("voice", language) not in self._derived:
+            self._derived[("voice", language)] = sum(
+                1 for key in self.keys if self.entry(key, language).audio
+            )
+        count: int = self._derived[("voice", language)]
+        return count
 
     def missing(self) -> dict[str, list[str]]:
         """For each language other than English, the keys it lacks."""

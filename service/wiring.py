@@ -17,7 +17,7 @@ from flows.conversation import SYSTEM_KEYS
 from flows.loader import FlowSet, FlowSetError, load_flow_dir
 from flows.screening import RiskPatterns, load_patterns
 from flows.yamlload import SourceError
-from messages.catalog import Catalogue, CatalogueError, load_catalogue
+from messages.catalog import LANGUAGE_NAME, Catalogue, CatalogueError, load_catalogue
 from messages.templates import Template, load_templates
 from messages.twilio_io import Gateway, HeldGateway, TwilioGateway
 from service.config import Settings
@@ -26,7 +26,6 @@ from service.db import Database
 log = logging.getLogger("bravesteps")
 
 RISK_DIR = Path(__file__).resolve().parent.parent / "flows" / "risk"
-LANGUAGE_NAME = "language.name"
 SHELL_KEYS = (
     "system.unknown_sender",
     "system.alert_to_staff",
@@ -150,15 +149,11 @@ class Services:
 
     def languages(self) -> tuple[tuple[str, str], ...]:
         """Languages offered to parents: complete catalogues, each named in its own words."""
-        return tuple(
-            (code, self.catalogue.render(LANGUAGE_NAME, {}, code) or code)
-            for code in self.catalogue.complete_languages()
-        )
+        return self.catalogue.offered()
 
     def voice_notes(self, language: str) -> int:
         """How many messages have a recorded voice note in ``language`` (or in English)."""
-        keys = self.catalogue.keys
-        return sum(1 for key in keys if self.catalogue.entry(key, language).audio)
+        return self.catalogue.voice_note_count(language)
 
     def status_callback_url(self) -> str | None:
         """Where Twilio should report delivery, when the public URL is known."""
