@@ -20,7 +20,6 @@ class ConversationState:
     step: str | None = None
     waiting: bool = False
     attempts: int = 0
-    misunderstood: int = 0
     variables: dict[str, Any] = field(default_factory=dict)
 
     def at(self, **changes: Any) -> ConversationState:

@@ -77,7 +77,6 @@ def _enter(flowset: FlowSet, state: ConversationState, flow: str) -> Conversatio
         step=flowset.flows[flow].first,
         waiting=False,
         attempts=0,
-        misunderstood=0,
     )
 
 
@@ -387,9 +386,7 @@ def _answer(
             number = _number(value)
             if number is not None:
                 effects.append(RecordMeasure(step.measure, number, str(state.flow), step.id))
-        state = state.at(
-            variables=variables, step=target, waiting=False, attempts=0, misunderstood=0
-        )
+        state = state.at(variables=variables, step=target, waiting=False, attempts=0)
         return _advance(flowset, state, ctx, effects, reply=True)
     attempts = state.attempts + 1
     if attempts <= step.retries:

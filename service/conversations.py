@@ -83,7 +83,6 @@ def state_of(family: Family) -> ConversationState:
         step=row.step,
         waiting=row.waiting,
         attempts=row.attempts,
-        misunderstood=row.misunderstood,
         variables=dict(row.variables or {}),
     )
 
@@ -154,7 +153,6 @@ def _store_state(
     row.step = state.step
     row.waiting = state.waiting
     row.attempts = state.attempts
-    row.misunderstood = state.misunderstood
     row.variables = dict(state.variables)
     row.updated_at = now
     if _sync_family(family, state.variables):

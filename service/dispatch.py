@@ -52,8 +52,3 @@ class Dispatcher:
             drain(self.services, ids=ids)
         except Exception as exc:  # the tick will pick the rows up; never kill the thread
             log.error("dispatch failed (%s); the next tick will send", type(exc).__name__)
-
-    def wait_idle(self) -> None:
-        """Block until everything submitted has been handed over (tests, shutdown)."""
-        if self.mode == "thread" and self._thread is not None:
-            self._queue.join()

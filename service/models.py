@@ -135,7 +135,6 @@ class Conversation(Base):
     step: Mapped[str | None] = mapped_column(String(64))
     waiting: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    misunderstood: Mapped[int] = mapped_column(Integer, default=0)
     variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     handoff_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

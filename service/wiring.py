@@ -129,24 +129,6 @@ class Services:
         """The current time from the injected clock."""
         return self.clock()
 
-    def reload_content(self) -> list[str]:
-        """Reload flows and words; on any error keep the running ones and return the errors."""
-        try:
-            flows, catalogue = load_content(self.settings)
-            calendar, templates = load_schedule(self.settings, flows, catalogue)
-        except ContentError as exc:
-            log.warning(
-                "flow reload refused: %d problem(s); the running flows stay", len(exc.lines)
-            )
-            return exc.lines
-        self.flows, self.catalogue, self.calendar, self.templates = (
-            flows,
-            catalogue,
-            calendar,
-            templates,
-        )
-        return []
-
     def languages(self) -> tuple[tuple[str, str], ...]:
         """Languages offered to parents: complete catalogues, each named in its own words."""
         return self.catalogue.offered()
