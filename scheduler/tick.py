@@ -1,8 +1,9 @@
 """The tick: do every piece of timed work that is due, then hand the outbox to Twilio.
 
-``bravesteps tick`` runs it once; ``bravesteps scheduler`` runs it every few seconds. Each piece of
-work is claimed atomically and done in one transaction with the family's row locked, so any number
-of ticks, schedulers and web workers can run at once without doing anything twice. Work claimed by
+``bravesteps tick`` runs it once; ``bravesteps scheduler`` runs it every few seconds. Work is
+claimed atomically in batches, and each batch is done in one transaction with its families' rows
+locked, so any number of ticks, schedulers and web workers can run at once without doing anything
+twice. Work claimed by
 a process that died is free again when its lease ends; work missed during downtime is simply due.
 """
 
@@ -12,13 +13,16 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
 from flows.effects import StartFlow, WakeUp
 from flows.runtime import run
 from service.alerts import escalate
 from service.checkins import call_prompt, check_silence, missed_check_in
 from service.claims import claim_ids, new_token
 from service.conversations import apply_outcome, context_for, lock_family, state_of
-from service.models import DueWork
+from service.models import DueWork, Family, Message
 from service.outbox import SendReport, drain, reconcile
 from service.programme import HELD, catch_up, resume
 from service.wiring import Services
@@ -77,61 +81,137 @@ def do_work(services: Services, work_id: int, token: str, now: datetime) -> tupl
         if work is None or work.claim_token != token or work.done_at is not None:
             return "lost-claim", []
         family = lock_family(session, id=work.family_id)
-        work.done_at = now
-        if family is None:
-            work.outcome = "no family"
-            return "skipped", []
-        payload = work.payload or {}
-        if work.kind == "escalate":
-            # Escalation is about staff, so it runs whatever the family's own state.
-            sent = escalate(session, services, int(payload.get("alert", 0)), now)
-            work.outcome = "escalated" if sent else "not needed"
-            return "done", [m.id for m in sent]
-        if family.opted_out or family.status in ("declined",) or family.number_invalid_at:
-            work.outcome = "family not receiving"
-            return "skipped", []
-        if work.kind == "resume":
-            resume(session, family, now)
-            work.outcome = "done"
-            return "done", []
-        if work.kind == "silence":
-            outbox = check_silence(session, services, family, now)
-            work.outcome = "nudged" if outbox else "not silent"
-            return "done", outbox
-        if work.kind == "calendar" and family.status == HELD:
-            # An urgent alert is open: the programme waits until a person resumes it.
-            work.done_at = None
-            work.claimed_until = None
-            work.due_at = now + timedelta(days=1)
-            work.outcome = "held for alert"
-            return "held", []
-        if work.kind == "calendar" and now - work.due_at > services.settings.late_limit:
-            # Too late to send now (the service was down): the calendar moves to the next session.
-            work.done_at = None
-            weeks = catch_up(session, family, work.due_at, now)
-            log.info("family %s: calendar moved %d week(s) after missed work", family.ref, weeks)
-            return "moved", []
-        if work.kind in ("start_flow", "calendar"):
-            week = {"week": payload["week"]} if "week" in payload else {}
-            event: StartFlow | WakeUp = StartFlow(str(payload.get("flow")), week)
-        elif work.kind == "wake":
-            event = WakeUp(
-                str(payload.get("reason")), str(payload.get("flow")), str(payload.get("step"))
-            )
-        else:
-            work.outcome = f"unknown kind {work.kind}"
-            return "skipped", []
-        context = context_for(
-            family, now, services.languages(), services.voice_notes(family.language)
+        outcome, outbox, queued = _settle(session, services, work, family, now, flush=True)
+        return outcome, sorted({*outbox, *(m.id for m in queued)})
+
+
+def do_batch(services: Services, ids: list[int], token: str, now: datetime) -> list[str]:
+    """Do a claimed batch in one transaction; returns each item's outcome.
+
+    The batch's families are locked in one statement, in id order (so concurrent ticks cannot
+    deadlock), before their due rows are read, so a row cancelled meanwhile is seen as such. New
+    rows are flushed once for the batch. Only one item per family runs in the batch, because one
+    item's effects (say, cancelling wake-ups) must be stored before the next is looked at; the
+    others follow one by one. If anything in the batch fails, the whole batch is rolled back
+    and redone one item at a time, so one bad family holds up no other.
+    """
+    later: list[int] = []
+    try:
+        with services.db.transaction() as session:
+            families = lock_families(session, ids)
+            works = session.scalars(
+                select(DueWork).where(DueWork.id.in_(ids)).order_by(DueWork.id)
+            ).all()
+            outcomes = ["lost-claim"] * (len(ids) - len(works))
+            seen: set[int] = set()
+            for work in works:
+                if work.claim_token != token or work.done_at is not None:
+                    outcomes.append("lost-claim")
+                elif work.family_id in seen:
+                    later.append(work.id)
+                else:
+                    seen.add(work.family_id)
+                    family = families.get(work.family_id)
+                    outcome, _, _ = _settle(session, services, work, family, now, flush=False)
+                    outcomes.append(outcome)
+    except Exception as exc:
+        log.error(
+            "a batch of %d due item(s) failed (%s); doing them one by one",
+            len(ids),
+            type(exc).__name__,
         )
-        outcome = run(services.flows, state_of(family), event, context)
-        applied = apply_outcome(session, services, family, outcome, now)
-        if isinstance(event, WakeUp) and event.reason == "give_up" and "check_in" in event.flow:
-            applied.outbox.extend(missed_check_in(session, services, family, now))
-        if work.kind == "calendar" and payload.get("day") == 1:
-            applied.outbox.extend(call_prompt(session, services, family, payload, now))
+        return [_do_alone(services, work_id, token, now) for work_id in ids]
+    return outcomes + [_do_alone(services, work_id, token, now) for work_id in later]
+
+
+def _do_alone(services: Services, work_id: int, token: str, now: datetime) -> str:
+    """One item in its own transaction; a failure is logged and the item left to its lease."""
+    try:
+        return do_work(services, work_id, token, now)[0]
+    except Exception as exc:
+        log.error(
+            "due item %s failed (%s); it is retried when its claim runs out",
+            work_id,
+            type(exc).__name__,
+        )
+        return "failed"
+
+
+def lock_families(session: Session, work_ids: list[int]) -> dict[int, Family]:
+    """Lock the families of these due rows in id order, with their conversations and therapists."""
+    statement = (
+        select(Family)
+        .where(Family.id.in_(select(DueWork.family_id).where(DueWork.id.in_(work_ids))))
+        .order_by(Family.id)
+        .options(selectinload(Family.conversation), selectinload(Family.therapist))
+        .with_for_update()
+    )
+    return {family.id: family for family in session.scalars(statement)}
+
+
+def _settle(
+    session: Session,
+    services: Services,
+    work: DueWork,
+    family: Family | None,
+    now: datetime,
+    *,
+    flush: bool,
+) -> tuple[str, list[int], list[Message]]:
+    """Do one item whose family is locked: its outcome, stored outbox ids, unflushed messages."""
+    work.done_at = now
+    if family is None:
+        work.outcome = "no family"
+        return "skipped", [], []
+    payload = work.payload or {}
+    if work.kind == "escalate":
+        # Escalation is about staff, so it runs whatever the family's own state.
+        sent = escalate(session, services, int(payload.get("alert", 0)), now)
+        work.outcome = "escalated" if sent else "not needed"
+        return "done", [], sent
+    if family.opted_out or family.status in ("declined",) or family.number_invalid_at:
+        work.outcome = "family not receiving"
+        return "skipped", [], []
+    if work.kind == "resume":
+        resume(session, family, now)
         work.outcome = "done"
-        return "done", applied.outbox
+        return "done", [], []
+    if work.kind == "silence":
+        outbox = check_silence(session, services, family, now)
+        work.outcome = "nudged" if outbox else "not silent"
+        return "done", outbox, []
+    if work.kind == "calendar" and family.status == HELD:
+        # An urgent alert is open: the programme waits until a person resumes it.
+        work.done_at = None
+        work.claimed_until = None
+        work.due_at = now + timedelta(days=1)
+        work.outcome = "held for alert"
+        return "held", [], []
+    if work.kind == "calendar" and now - work.due_at > services.settings.late_limit:
+        # Too late to send now (the service was down): the calendar moves to the next session.
+        work.done_at = None
+        weeks = catch_up(session, family, work.due_at, now)
+        log.info("family %s: calendar moved %d week(s) after missed work", family.ref, weeks)
+        return "moved", [], []
+    if work.kind in ("start_flow", "calendar"):
+        week = {"week": payload["week"]} if "week" in payload else {}
+        event: StartFlow | WakeUp = StartFlow(str(payload.get("flow")), week)
+    elif work.kind == "wake":
+        event = WakeUp(
+            str(payload.get("reason")), str(payload.get("flow")), str(payload.get("step"))
+        )
+    else:
+        work.outcome = f"unknown kind {work.kind}"
+        return "skipped", [], []
+    context = context_for(family, now, services.languages(), services.voice_notes(family.language))
+    outcome = run(services.flows, state_of(family), event, context)
+    applied = apply_outcome(session, services, family, outcome, now, flush=flush)
+    if isinstance(event, WakeUp) and event.reason == "give_up" and "check_in" in event.flow:
+        applied.outbox.extend(missed_check_in(session, services, family, now))
+    if work.kind == "calendar" and payload.get("day") == 1:
+        applied.outbox.extend(call_prompt(session, services, family, payload, now))
+    work.outcome = "done"
+    return "done", applied.outbox, applied.messages
 
 
 def run_tick(services: Services, now: datetime | None = None) -> TickReport:
@@ -142,8 +222,7 @@ def run_tick(services: Services, now: datetime | None = None) -> TickReport:
         token, ids = claim_due(services, at)
         if not ids:
             break
-        for work_id in ids:
-            outcome, _ = do_work(services, work_id, token, at)
+        for outcome in do_batch(services, ids, token, at):
             if outcome == "done":
                 report.work_done += 1
             else:

@@ -127,16 +127,24 @@ def apply_outcome(
     outcome: Outcome,
     now: datetime,
     inbound: Message | None = None,
+    *,
+    flush: bool = True,
 ) -> Applied:
-    """Write the new state and every effect in the caller's transaction."""
+    """Write the new state and every effect in the caller's transaction.
+
+    ``flush=False`` leaves the new rows to the caller's next flush (the tick flushes once for a
+    batch of families); ``outbox`` then lists only rows already stored, the rest are in
+    ``messages``.
+    """
     applied = Applied()
     _store_state(session, services, family, outcome.state, now)
     week = outcome.state.variables.get("week")
     week = week if isinstance(week, int) else None
     for effect in outcome.effects:
         _apply(session, services, family, effect, now, inbound, applied, week)
-    session.flush()
-    applied.outbox = sorted({*applied.outbox, *(m.id for m in applied.messages)})
+    if flush:
+        session.flush()
+        applied.outbox = sorted({*applied.outbox, *(m.id for m in applied.messages)})
     return applied
 
 
