@@ -2,11 +2,18 @@
 
 SQLite runs with WAL, a busy timeout and foreign keys on, and every transaction starts with
 ``BEGIN IMMEDIATE`` so that writers queue instead of failing half-way (SQLite has no row locks).
+Writers queue on an OS file lock beside the database file (``fcntl.flock``), taken just before
+``BEGIN IMMEDIATE`` and released right after ``COMMIT`` or ``ROLLBACK``: a waiting process wakes as
+soon as the lock is free, where SQLite's busy handler would sleep in steps of up to 100 ms.
 PostgreSQL runs through psycopg 3 and locks the family row with ``SELECT ... FOR UPDATE``.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,18 +21,80 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+_held = threading.local()  # .held: this thread holds the writer lock (see _WriterLockConnection)
+
+
+class _WriterLockConnection(sqlite3.Connection):
+    """A SQLite connection that holds an exclusive ``flock`` on a lock file while in a transaction.
+
+    Each connection opens the lock file itself, so connections in threads of one process queue on
+    it as well as connections in other processes. A thread that already holds the lock through
+    another connection does not wait for it again (SQLite's own locking still applies).
+    """
+
+    writer_lock_fd: int | None = None
+    holding = False
+
+    def acquire_writer_lock(self) -> None:
+        if self.writer_lock_fd is None or self.holding or getattr(_held, "held", False):
+            return
+        fcntl.flock(self.writer_lock_fd, fcntl.LOCK_EX)
+        self.holding = True
+        _held.held = True
+
+    def release_writer_lock(self) -> None:
+        if self.holding and self.writer_lock_fd is not None:
+            self.holding = False
+            _held.held = False
+            fcntl.flock(self.writer_lock_fd, fcntl.LOCK_UN)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.release_writer_lock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.release_writer_lock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.release_writer_lock()
+            if self.writer_lock_fd is not None:
+                os.close(self.writer_lock_fd)
+                self.writer_lock_fd = None
+
+
+def _lock_path(url: str) -> str | None:
+    """The writers' lock file beside a SQLite database file (None for an in-memory database)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database + "-writer.lock"
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine with the settings each database needs for safe concurrent use."""
     if url.startswith("sqlite"):
+        lock_path = _lock_path(url)
         engine = create_engine(
             url,
-            connect_args={"timeout": 30, "check_same_thread": False},
+            connect_args={
+                "timeout": 30,
+                "check_same_thread": False,
+                "factory": _WriterLockConnection,
+            },
             # A small pool: each connection sets its PRAGMAs once, not once per request.
             pool_size=5,
             max_overflow=10,
@@ -35,6 +104,8 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            if lock_path is not None:
+                dbapi_connection.writer_lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
@@ -44,7 +115,15 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            dbapi_connection = connection.connection.dbapi_connection
+            if isinstance(dbapi_connection, _WriterLockConnection):
+                dbapi_connection.acquire_writer_lock()
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                if isinstance(dbapi_connection, _WriterLockConnection):
+                    dbapi_connection.release_writer_lock()
+                raise
 
         return engine
     return create_engine(
