@@ -324,6 +324,31 @@ def _load(settings: Settings) -> Any:
     return load_content(settings)
 
 
+@cli.command("graph")
+@click.argument("flow")
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "svg"]), default="mermaid", show_default=True
+)
+def graph_command(flow: str, fmt: str) -> None:
+    """Draw FLOW as Mermaid text or as an SVG picture, on standard output."""
+    from flows.graph import UnknownFlowError, render
+
+    settings = _settings()
+    try:
+        flowset, catalogue = _load(settings)
+    except ContentError as exc:
+        raise Failure("the flow files have problems:\n" + "\n".join(exc.lines)) from None
+
+    def words(key: str) -> str:
+        return str(catalogue.entry(key).text)
+
+    try:
+        drawing = render(flowset, flow, fmt, words)
+    except UnknownFlowError as exc:
+        raise Failure(str(exc)) from None
+    click.echo(drawing, nl=False)
+
+
 # ---- the demo -------------------------------------------------------------------------------
 
 
