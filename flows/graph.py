@@ -91,12 +91,22 @@ def build(flow: Flow, text: TextLookup | None = None) -> Graph:
         edges.extend(step_edges(step, flow))
     nodes = [Node(START, "start", flow.flow, ("start",))]
     nodes.extend(Node(s.id, s.kind, s.id, step_details(s, text)) for s in flow.steps)
+    known = {node.id for node in nodes}
     for edge in edges:
-        if edge.target == CLOSED and all(n.id != CLOSED for n in nodes):
-            nodes.append(Node(CLOSED, "closed", "conversation closed"))
-        elif edge.target.startswith(FLOW_PREFIX) and all(n.id != edge.target for n in nodes):
-            nodes.append(Node(edge.target, "flow", edge.target.removeprefix(FLOW_PREFIX)))
+        if edge.target not in known:
+            known.add(edge.target)
+            nodes.append(_outside_node(edge.target))
     return Graph(flow.flow, flow.description or "", tuple(nodes), tuple(edges))
+
+
+def _outside_node(target: str) -> Node:
+    """The end of the conversation, another flow, or (in a flow the loader has not checked) a
+    step that does not exist, drawn rather than failing."""
+    if target == CLOSED:
+        return Node(CLOSED, "closed", "conversation closed")
+    if target.startswith(FLOW_PREFIX):
+        return Node(target, "flow", target.removeprefix(FLOW_PREFIX))
+    return Node(target, "missing", target, ("missing step",))
 
 
 def step_edges(step: Step, flow: Flow) -> list[Edge]:
@@ -381,6 +391,7 @@ PALETTE: dict[str, tuple[str, str]] = {  # fill, border; the text is always INK 
     "end": ("#e5e7eb", "#111827"),
     "flow": ("#ffffff", "#6d28d9"),
     "closed": ("#e5e7eb", "#111827"),
+    "missing": ("#fee2e2", "#b91c1c"),
 }
 CORNERS = {"ask": 14.0, "start": 18.0, "end": 18.0, "closed": 18.0, "branch": 0.0}
 EDGE_LOOKS: dict[str, tuple[str, str]] = {  # colour, dash pattern (contrast > 4.5:1 on white)
@@ -613,7 +624,8 @@ def _markers(prefix: str) -> str:
     for colour in colours:
         parts.append(
             f'<marker id="{prefix}-arrow-{colour[1:]}" viewBox="0 0 10 10" refX="9" refY="5" '
-            f'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
+            f'markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" '
+            f'orient="auto-start-reverse">'
             f'<path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>'
         )
     parts.append("</defs>")
@@ -689,7 +701,7 @@ def _node_svg(
     width, height = size
     fill, stroke = PALETTE.get(node.kind, PALETTE["set"])
     corner = CORNERS.get(node.kind, 4.0)
-    dash = ' stroke-dasharray="6 3"' if node.kind == "flow" else ""
+    dash = ' stroke-dasharray="6 3"' if node.kind in ("flow", "missing") else ""
     border = "2.5" if node.kind in ("branch", "alert") else "1.5"
     ident = re.sub(r"[^A-Za-z0-9_-]", "_", node.id)
     return (

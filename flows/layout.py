@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 NODE_GAP = 28.0  # between two boxes in one layer
-DUMMY_GAP = 12.0  # beside an edge passing through a layer
+DUMMY_GAP = 20.0  # between a box and an edge passing it
+LANE_GAP = 10.0  # between two edges passing through a layer
 RANK_GAP = 16.0  # between one layer of boxes (or labels) and the next
 MARGIN = 16.0
 SWEEPS = 4
@@ -271,6 +272,8 @@ def _by_barycentre(rank: list[str], fixed: list[str], near: dict[str, list[str]]
 
 
 def _gap(a: _Item, b: _Item) -> float:
+    if a.dummy and b.dummy:
+        return a.width / 2 + b.width / 2 + LANE_GAP
     return a.width / 2 + b.width / 2 + (DUMMY_GAP if a.dummy or b.dummy else NODE_GAP)
 
 

@@ -382,6 +382,14 @@ def test_every_shipped_flow_renders(name: str) -> None:
         assert not any(overlaps(a, b) for b in placed[i + 1 :])
 
 
+def test_a_step_missing_from_an_unchecked_flow_is_drawn_not_fatal() -> None:
+    flow = flow_of(SMALL.replace("no: hello", "no: gone"))
+    built = build(flow)
+    assert built.nodes[-1] == graph.Node("gone", "missing", "gone", ("missing step",))
+    assert "gone" in texts(ET.fromstring(to_svg(built)))
+    assert '    s_gone["missing step: gone"]' in to_mermaid(built)
+
+
 def test_render_names_the_known_flows_for_an_unknown_one() -> None:
     flowset = flowset_of(flow_of(SMALL))
     with pytest.raises(
