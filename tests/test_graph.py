@@ -3,7 +3,10 @@ valid, escaped and the same every time; ``bravesteps graph`` prints them."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from messages.catalog import load_catalogue
 from service.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
+BRAVESTEPS = Path(sys.executable).with_name("bravesteps")
 FLOWS_DIR = ROOT / "flows" / "programme"
 MESSAGES_DIR = ROOT / "messages" / "catalog"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -316,6 +320,41 @@ def test_svg_parallel_edges_share_one_arrow() -> None:
     assert "yes · not understood" in texts(root)
 
 
+def contrast(one: str, two: str) -> float:
+    """WCAG contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    high, low = sorted((luminance(one), luminance(two)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_colours_have_enough_contrast() -> None:
+    for kind, (fill, border) in graph.PALETTE.items():
+        assert contrast(graph.INK, fill) >= 7, kind  # text in boxes: WCAG AAA
+        assert contrast(border, "#ffffff") >= 3, kind  # box outlines against the page
+    for style, (colour, _) in [*graph.EDGE_LOOKS.items(), ("back", graph.BACK_LOOK)]:
+        assert contrast(colour, "#ffffff") >= 4.5, style  # arrows, and the legend's words
+
+
+def test_svg_stays_readable_on_a_phone() -> None:
+    """Text is never shrunk below 11px and no box is wider than a phone screen."""
+    for name in ("onboarding", "week_1_check_in"):
+        root = ET.fromstring(render(SHIPPED, name, "svg", lambda key: HOSTILE * 5))
+        sizes = [float(t.get("font-size") or 13) for t in root.iter(f"{SVG}tspan")]
+        assert min(sizes) >= 11
+        widths = [
+            float(rect.get("width") or 0)
+            for group in root.iter(f"{SVG}g")
+            if "node" in (group.get("class") or "")
+            for rect in group.iter(f"{SVG}rect")
+        ]
+        assert widths and max(widths) <= 240
+
+
 # ---- the layout -----------------------------------------------------------------------------
 
 
@@ -436,6 +475,22 @@ def test_cli_prints_svg(content_env: Path, capsys: pytest.CaptureFixture[str]) -
     code, out, err = call(["graph", "onboarding", "--format", "svg"], capsys)
     assert (code, err) == (0, "")
     assert "consent_given" in texts(ET.fromstring(out))
+
+
+@pytest.mark.slow
+def test_cli_svg_is_the_same_in_every_process(content_env: Path) -> None:
+    """Same bytes whatever the hash seed: nothing is drawn in the order of a set."""
+    runs = [
+        subprocess.Popen(
+            [str(BRAVESTEPS), "graph", "onboarding", "--format", "svg"],
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        for seed in ("1", "2")
+    ]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert outputs[0] == outputs[1] and outputs[0].startswith(b"<svg ")
 
 
 def test_cli_unknown_flow(content_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
