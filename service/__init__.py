@@ -1,4 +1,4 @@
-"""The bravesteps web app: Twilio webhooks, health, the simulator (and later the staff app)."""
+"""The bravesteps web app: Twilio webhooks, health, the staff app and the demo's simulator."""
 
 from __future__ import annotations
 
@@ -53,11 +53,12 @@ def _app(svc: Services) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    from service import simulator, webhooks
+    from service import admin, simulator, webhooks
 
     app.register_blueprint(webhooks.bp)
     if not svc.settings.twilio_enabled:
         app.register_blueprint(simulator.bp)
+    admin.init_app(app, svc)
 
     @app.get("/audio/<lang>/<path:name>")
     def audio(lang: str, name: str) -> Response:

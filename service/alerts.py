@@ -314,18 +314,35 @@ def staff_command(
     return StaffReply(f"bravesteps: sent to {family.ref}.", [message.id])
 
 
-def acknowledge(session: Session, alert: Alert, staff: Staff, now: datetime) -> None:
-    """Stop the escalation: someone has it."""
+def acknowledge(session: Session, alert: Alert, staff: Staff | None, now: datetime) -> None:
+    """Stop the escalation: someone has it (``staff`` None: an admin with no staff record)."""
     if alert.acknowledged_at is None:
         alert.acknowledged_at = now
-        alert.acknowledged_by = staff.id
+        alert.acknowledged_by = staff.id if staff else None
         alert.status = "acknowledged"
         session.add(
             AlertEvent(
                 alert_id=alert.id,
                 kind="acknowledged",
-                staff_id=staff.id,
-                role=staff.role,
+                staff_id=staff.id if staff else None,
+                role=staff.role if staff else "admin",
+                created_at=now,
+            )
+        )
+
+
+def resolve(session: Session, alert: Alert, staff: Staff | None, now: datetime) -> None:
+    """Done with: the alert leaves the inbox (acknowledged first if nobody had)."""
+    acknowledge(session, alert, staff, now)
+    if alert.resolved_at is None:
+        alert.resolved_at = now
+        alert.status = "resolved"
+        session.add(
+            AlertEvent(
+                alert_id=alert.id,
+                kind="resolved",
+                staff_id=staff.id if staff else None,
+                role=staff.role if staff else "admin",
                 created_at=now,
             )
         )

@@ -158,6 +158,44 @@ def therapist_add(name: str, phone: str, email: str | None, channel: str, role: 
     click.echo(ref)
 
 
+@cli.group()
+def user() -> None:
+    """Logins for the staff web app."""
+
+
+@user.command("add")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["admin", "therapist", "school"]), required=True)
+@click.option("--therapist", "therapist_ref", help="the staff reference whose families they see")
+@database_errors
+def user_add(email: str, name: str, role: str, therapist_ref: str | None) -> None:
+    """Add a login; the password comes from BRAVESTEPS_PASSWORD or is asked for."""
+    import os
+
+    from service.auth import UserError, add_user
+
+    password = os.environ.get("BRAVESTEPS_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    svc = _services(_settings())
+    try:
+        with svc.db.transaction() as session:
+            added = add_user(
+                session,
+                email=email,
+                name=name,
+                role=role,
+                password=password,
+                therapist_ref=therapist_ref,
+                now=svc.now(),
+            )
+            address = added.email
+    except UserError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"added {role} login {address}")
+
+
 def _timezone(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is not None and not valid_timezone(value):
         raise click.BadParameter("must be an IANA time zone like Europe/London")

@@ -63,6 +63,7 @@ class Settings:
     messages_per_second: float = 10.0
     send_timeout: float = 10.0
     dispatch: str = "thread"  # how the web process sends replies: thread | inline | off
+    staff_idle: timedelta = timedelta(minutes=30)  # staff web app: signed out after this long idle
     demo: bool = False
     testing: bool = False
 
@@ -325,6 +326,7 @@ def load_settings(
         messages_per_second=_number(env, "MESSAGES_PER_SECOND", 10.0, 0.0, 10000.0),
         send_timeout=_number(env, "TWILIO_TIMEOUT", 10.0, 0.1, 60.0),
         dispatch=dispatch,
+        staff_idle=timedelta(minutes=_number(env, "STAFF_IDLE_MINUTES", 30.0, 1.0, 720.0)),
         demo=demo,
         testing=testing,
     )

@@ -108,6 +108,7 @@ class Family(Base):
     prefers_audio: Mapped[bool] = mapped_column(Boolean, default=False)
     missed_check_ins: Mapped[int] = mapped_column(Integer, default=0)
     nudged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    enrolled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     therapist: Mapped[Staff] = relationship()
@@ -282,4 +283,66 @@ class ConsentEvent(Base):
     )  # consent_given | consent_declined | opt_out | opt_in
     source: Mapped[str] = mapped_column(String(40))  # sms reply | twilio 21610 | staff
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class User(Base):
+    """A login for the staff web app: admin (everything), therapist (their own families) or
+    school (the families they enrolled, without clinical notes)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-case
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    staff: Mapped[Staff | None] = relationship()
+
+
+class LoginAttempt(Base):
+    """Every sign-in attempt, so that repeated failures are slowed and then refused."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_email_at", "email", "at"),
+        Index("ix_login_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    ip: Mapped[str] = mapped_column(String(45))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEvent(Base):
+    """Who viewed or changed which family, and when. Keeps the family's reference, not a key,
+    so the record outlives an erased family."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_family_ref_at", "family_ref", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    family_ref: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class Note(Base):
+    """A clinical note a therapist or admin keeps on a family (never shown to school staff)."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

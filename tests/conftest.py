@@ -38,6 +38,9 @@ SMS_FROM = "+447700900000"
 WHATSAPP_FROM = "whatsapp:+447700900009"
 PG_URL = os.environ.get("TEST_DATABASE_URL") or None
 TABLES = (
+    "audit_events",
+    "login_attempts",
+    "notes",
     "consent_events",
     "answers",
     "measures",
@@ -46,6 +49,7 @@ TABLES = (
     "messages",
     "conversations",
     "families",
+    "users",
     "staff",
 )
 

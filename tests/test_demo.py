@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,7 +20,11 @@ import pytest
 BRAVESTEPS = Path(sys.executable).with_name("bravesteps")
 READY_WITHIN = 20.0
 # No proxy from the environment may divert requests to 127.0.0.1.
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# Keeps the session cookie, as a browser does: the page's CSRF token belongs to that session.
+OPENER = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor()
+)
+HEADERS = {"Content-Type": "application/json"}
 
 
 def free_port() -> int:
@@ -31,7 +36,7 @@ def free_port() -> int:
 def fetch(url: str, body: dict[str, Any] | None = None) -> tuple[int, str, str]:
     """(status, content type, text) of a GET, or of a JSON POST when ``body`` is given."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, headers=HEADERS)
     try:
         with OPENER.open(request, timeout=5) as response:
             return response.status, response.headers["Content-Type"], response.read().decode()
@@ -84,6 +89,9 @@ def test_demo_serves_the_simulator_and_stops_cleanly(tmp_path: Path) -> None:
         status, kind, html = fetch(url + "/simulator")
         assert status == 200 and kind.startswith("text/html")
         assert "Parent's phone" in html
+        token = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+        assert token, "the simulator page carries its CSRF token"
+        HEADERS["X-CSRFToken"] = token.group(1)
 
         status, _, text = fetch(url + "/simulator/api/families", {"child_name": "Zebedee"})
         assert status == 201, text

@@ -6,6 +6,7 @@ parent, so with credentials it must not be there at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,8 +45,13 @@ def demo_services(database_url: str, clock: Clock) -> Iterator[Services]:
 
 @pytest.fixture
 def sim(demo_services: Services) -> Any:
-    """A test client for the demo app."""
-    return create_app(demo_services).test_client()
+    """A test client for the demo app, holding the page's CSRF token as the page's script does."""
+    client = create_app(demo_services).test_client()
+    page = client.get("/simulator").get_data(as_text=True)
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+    assert match
+    client.environ_base["HTTP_X_CSRFTOKEN"] = match.group(1)
+    return client
 
 
 def enrol(sim: Any, **body: str) -> str:

@@ -12,7 +12,7 @@
   function api(method, path, body) {
     return fetch(base + "/api" + path, {
       method: method,
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "X-CSRFToken": document.querySelector("meta[name=csrf-token]").content },
       body: body ? JSON.stringify(body) : undefined
     }).then(function (r) {
       return r.json()
