@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -125,6 +126,12 @@ def init_app(app: Flask, svc: Services) -> None:
         return render_template("admin/error.html", code=400, reason=exc.description), 400
 
     app.add_template_filter(ago)
+    zone = ZoneInfo(svc.settings.default_timezone)
+
+    @app.template_filter("staff_time")
+    def _staff_time(moment: datetime) -> str:
+        """A time as staff read it: in the service's own time zone, with the zone named."""
+        return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z")
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

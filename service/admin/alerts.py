@@ -16,7 +16,7 @@ from service.alerts import acknowledge, resolve
 from service.auth import audit, families_for, may_see
 from service.conversations import lock_family
 from service.handoff import hand_back, staff_to_parent
-from service.models import Alert, Family, Staff, User
+from service.models import Alert, Conversation, Family, Staff, User
 from service.programme import resume_after_alert
 
 URGENCY_ORDER = case((Alert.urgency == "urgent", 0), (Alert.urgency == "soon", 1), else_=2)
@@ -31,8 +31,9 @@ def alerts() -> str:
     with services().db.transaction() as db:
         rows = list(
             db.execute(
-                select(Alert, Family.ref, Family.status, Staff.name)
+                select(Alert, Family.ref, Family.status, Staff.name, Conversation.handoff_staff_id)
                 .join(Family, Family.id == Alert.family_id)
+                .outerjoin(Conversation, Conversation.family_id == Family.id)
                 .outerjoin(Staff, Staff.id == Alert.acknowledged_by)
                 .where(Alert.status != "resolved", Alert.family_id.in_(visible))
                 .order_by(URGENCY_ORDER, Alert.created_at, Alert.id)

@@ -7,6 +7,7 @@ every message with its reading ease and SMS segments, and the missing translatio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from messages.segments import count_segments
 from messages.textcheck import MIN_READING_EASE, MIN_WORDS_FOR_EASE, filled, reading_ease
 from service.admin import bp, roles, services
 from service.linting import lint_content
+from service.wiring import Services
 
 CACHE_KEY = "bravesteps.catalogue_report"
 
@@ -101,6 +103,18 @@ def flows() -> str:
     )
 
 
+def _words(svc: Services) -> Callable[[str], str | None]:
+    """The English words of a message, so a drawing shows what each step says (as the CLI's)."""
+
+    def text(key: str) -> str | None:
+        try:
+            return svc.catalogue.entry(key).text
+        except KeyError:
+            return None
+
+    return text
+
+
 @bp.get("/flows/<name>.svg")
 @roles("admin")
 def flow_svg(name: str) -> tuple[str, int, dict[str, str]]:
@@ -110,7 +124,7 @@ def flow_svg(name: str) -> tuple[str, int, dict[str, str]]:
     svc = services()
     if name not in svc.flows.flows:
         abort(404)
-    return render(svc.flows, name, "svg"), 200, {"Content-Type": "image/svg+xml"}
+    return render(svc.flows, name, "svg", _words(svc)), 200, {"Content-Type": "image/svg+xml"}
 
 
 @bp.get("/flows/<name>")
@@ -125,6 +139,7 @@ def flow(name: str) -> str:
     return render_template(
         "admin/flow.html",
         name=name,
-        svg=Markup(render(svc.flows, name, "svg")),  # built by flows.graph, every text escaped
-        mermaid=render(svc.flows, name, "mermaid"),
+        # Built by flows.graph, which escapes every text it draws.
+        svg=Markup(render(svc.flows, name, "svg", _words(svc))),
+        mermaid=render(svc.flows, name, "mermaid", _words(svc)),
     )
