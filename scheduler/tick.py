@@ -21,7 +21,13 @@ from flows.runtime import run
 from service.alerts import escalate
 from service.checkins import call_prompt, check_silence, missed_check_in
 from service.claims import claim_ids, new_token
-from service.conversations import apply_outcome, context_for, lock_family, state_of
+from service.conversations import (
+    MAY_HAVE_WAKES,
+    apply_outcome,
+    context_for,
+    lock_family,
+    state_of,
+)
 from service.models import DueWork, Family, Message
 from service.outbox import SendReport, drain, reconcile
 from service.programme import HELD, catch_up, resume
@@ -99,6 +105,17 @@ def do_batch(services: Services, ids: list[int], token: str, now: datetime) -> l
     try:
         with services.db.transaction() as session:
             families = lock_families(session, ids)
+            session.info[MAY_HAVE_WAKES] = set(
+                session.scalars(
+                    select(DueWork.family_id)
+                    .where(
+                        DueWork.family_id.in_(list(families)),
+                        DueWork.kind == "wake",
+                        DueWork.done_at.is_(None),
+                    )
+                    .distinct()
+                )
+            )
             works = session.scalars(
                 select(DueWork).where(DueWork.id.in_(ids)).order_by(DueWork.id)
             ).all()

@@ -58,6 +58,11 @@ from service.wiring import Services
 
 log = logging.getLogger("bravesteps.conversations")
 
+#: ``session.info`` key: a caller that knows which families may have a wake-up stored and pending
+#: (the tick, for a batch) puts their ids here; cancelling wake-ups for another family then needs
+#: no statement. Scheduling a wake-up adds the family.
+MAY_HAVE_WAKES = "may_have_wakes"
+
 
 def lock_family(session: Session, **where: object) -> Family | None:
     """Load a family and hold its row until commit, so its messages are handled one at a time."""
@@ -240,6 +245,9 @@ def _apply(
         applied.alerts.append(alert.id)
         applied.outbox.extend(n.id for n in notices)
     elif isinstance(effect, ScheduleWake):
+        known = session.info.get(MAY_HAVE_WAKES)
+        if known is not None:
+            known.add(family.id)
         session.add(
             DueWork(
                 family_id=family.id,
@@ -342,6 +350,9 @@ def cancel_due_work(
         mine = isinstance(work, DueWork) and work.family_id == family_id
         if mine and work.done_at is None and (not kinds or work.kind in kinds):
             work.done_at, work.outcome = now, "cancelled"
+    known = session.info.get(MAY_HAVE_WAKES)
+    if kinds == ("wake",) and known is not None and family_id not in known:
+        return
     statement = update(DueWork).where(DueWork.family_id == family_id, DueWork.done_at.is_(None))
     if kinds:
         statement = statement.where(DueWork.kind.in_(kinds))
