@@ -797,6 +797,10 @@ def _make_handler(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "TwilioStandIn/1.0"
         sys_version = ""
+        # Keep-alive, as Twilio's API does: a client may send request after request on one
+        # connection (the handler closes it only when the client asks, or to drop or hang).
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
 
         def log_message(self, format: str, *args: Any) -> None:
             """Silence the default per-request stderr logging."""
@@ -817,7 +821,6 @@ def _make_handler(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
             self._serve("PATCH")
 
         def _serve(self, method: str) -> None:
-            self.close_connection = True
             received_at = datetime.now(UTC)
             headers = {key.lower(): value for key, value in self.headers.items()}
             length = int(headers.get("content-length") or 0)
@@ -841,6 +844,7 @@ def _make_handler(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
                 )
             )
             if answer.status is None:
+                self.close_connection = True
                 if answer.hang_seconds > 0:
                     standin._hang(self.connection, answer.hang_seconds)
                 return  # close without a response
