@@ -722,7 +722,7 @@ def _leaf_kind(leaf: str) -> str:
 def summarise_profile(
     raw: Path,
     roots: tuple[tuple[str, str], ...] = (
-        ("due-work phase", "do_work ("),
+        ("due-work phase", "do_batch ("),
         ("claims of due work", "claim_due ("),
         ("send phase", "drain ("),
     ),

@@ -19,7 +19,7 @@ due-work row due now:
 
 Then it times ONE real ``scheduler.tick.run_tick(services)`` with the gateway pointed at the
 local Twilio stand-in (``tests/twilio_standin.py``, in its own process on 127.0.0.1) and pacing off
-(``MESSAGES_PER_SECOND=0``, quiet hours off). Inside that one call, ``claim_due``, ``do_work``,
+(``MESSAGES_PER_SECOND=0``, quiet hours off). Inside that one call, ``claim_due``, ``do_batch``,
 ``reconcile``, ``drain`` and the gateway's ``send`` are wrapped with timers (no service code is
 changed), which splits the tick into:
 
@@ -101,7 +101,7 @@ def run_one(kind: str, event: str, args: argparse.Namespace) -> dict[str, object
                 profile = RESULTS / f"tick-{kind}-{event}.pyspy.txt"
                 with (
                     py_spy(profile) if args.profile else contextlib.nullcontext(),
-                    patched(tick, timers, "claim_due", "do_work", "reconcile", "drain"),
+                    patched(tick, timers, "claim_due", "do_batch", "reconcile", "drain"),
                     count_statements(services.db.engine, timers),
                     CpuMeter(own_pids(standin, db)) as meter,
                 ):
@@ -150,7 +150,7 @@ def run_one(kind: str, event: str, args: argparse.Namespace) -> dict[str, object
                     "send_transactions": timers.checkouts - due_transactions,
                     "claim": timers.seconds["claim_due"],
                     "claims": timers.calls["claim_due"],
-                    "do_work": timers.seconds["do_work"],
+                    "do_work": timers.seconds["do_batch"],
                     "send_phase": send_phase,
                     "gateway": timers.seconds["gateway.send"],
                     "sent": sent,
@@ -217,7 +217,7 @@ def table(results: list[dict[str, object]]) -> str:
         event += f"{r['flow']} ({per} msg{'s' if per != 1 else ''} each)"
         lines.append(
             f"| {r['db']} | {event} | {families:,} | {due:.2f} s "
-            f"(claims {float(r['claim']):.2f} s, do_work {float(r['do_work']):.2f} s) "  # type: ignore[arg-type]
+            f"(claims {float(r['claim']):.2f} s, batches {float(r['do_work']):.2f} s) "  # type: ignore[arg-type]
             f"| {families / due:,.0f} "
             f"| {int(r['due_statements']) / families:.1f} SQL statements in "  # type: ignore[call-overload]
             f"{int(r['due_transactions']) / families:.2f} transactions, "  # type: ignore[call-overload]
