@@ -423,7 +423,11 @@ def demo(port: int, host: str) -> None:
     listener.close()  # the server holds its own copy of the socket
     click.echo(f"bravesteps demo is running: open {url}/simulator  (health: {url}/healthz)")
     if not settings.twilio_enabled:
+        from service.simulator import demo_login
+
+        email, password = demo_login(svc)
         click.echo("no Twilio credentials: messages stay in the database and show in the simulator")
+        click.echo(f"staff app: {url}/admin  (sign in as {email}, password {password})")
     scheduler_handle = start_background(svc, interval=min(settings.scheduler_interval, 5.0))
     # SIGTERM (docker stop, a test) ends the demo as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, _exit_quietly)

@@ -265,3 +265,35 @@ def _merge(total: TickReport, one: TickReport) -> None:
     total.work_skipped += one.work_skipped
     total.reconciled += one.reconciled
     total.sent.add(one.sent)
+
+
+DEMO_EMAIL = "demo@bravesteps.local"
+
+
+def demo_login(svc: Services) -> tuple[str, str]:
+    """A staff-app login for the demo: an admin linked to the pretend therapist, so alerts from
+    the simulator can be acknowledged and answered. A new password each run; returns both."""
+    import secrets
+
+    from werkzeug.security import generate_password_hash
+
+    from service.auth import add_user
+    from service.models import User
+
+    password = secrets.token_urlsafe(9)
+    staff_ref = _demo_therapist(svc)
+    with svc.db.transaction() as session:
+        user = session.scalar(select(User).where(User.email == DEMO_EMAIL))
+        if user is None:
+            add_user(
+                session,
+                email=DEMO_EMAIL,
+                name="Demo Admin",
+                role="admin",
+                password=password,
+                therapist_ref=staff_ref,
+                now=svc.now(),
+            )
+        else:
+            user.password_hash = generate_password_hash(password)
+    return DEMO_EMAIL, password

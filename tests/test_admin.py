@@ -536,3 +536,41 @@ def test_ago() -> None:
     assert ago(now - timedelta(hours=3), now) == "3 hours ago"
     assert ago(now - timedelta(days=1), now) == "yesterday"
     assert ago(now - timedelta(days=12), now) == "12 days ago"
+
+
+def test_voice_notes_play_from_the_app_and_nothing_else_is_fetched(
+    services: Services, family: Enrolled, therapist: Any, client: Any, standin: Any
+) -> None:
+    outside = "https://evil.example/secret.mp3"
+    own = "/audio/en/week_1_tip.mp3"
+    form = inbound_form(
+        family.phone,
+        "",
+        NumMedia="2",
+        MediaUrl0=PUBLIC_URL + own,
+        MediaContentType0="audio/mpeg",
+        MediaUrl1=outside,
+        MediaContentType1="audio/ogg",
+    )
+    post_signed(client, "/twilio/messages", form)
+    with services.db.transaction() as session:
+        message = session.scalar(select(Message).where(Message.direction == "in"))
+        assert message is not None and message.media
+        message_id = message.id
+    page = therapist.get(f"/admin/families/{family.ref}").get_data(as_text=True)
+    assert page.count("<audio controls") == 2
+    played = therapist.get(f"/admin/families/{family.ref}/media/{message_id}/0")
+    assert played.status_code == 302 and played.headers["Location"] == own
+    assert therapist.get(f"/admin/families/{family.ref}/media/{message_id}/1").status_code == 404
+    assert therapist.get(f"/admin/families/{family.ref}/media/{message_id}/7").status_code == 404
+
+
+def test_errors_in_the_staff_app_are_pages_not_tracebacks(
+    services: Services, therapist: Any
+) -> None:
+    missing = therapist.get("/admin/families/F-NOSUCH")
+    assert missing.status_code == 404 and "not one of your families" in missing.get_data(
+        as_text=True
+    )
+    forbidden = therapist.get("/admin/flows")
+    assert forbidden.status_code == 403 and "<h1>" in forbidden.get_data(as_text=True)

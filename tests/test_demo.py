@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,20 @@ def test_demo_serves_the_simulator_and_stops_cleanly(tmp_path: Path) -> None:
 
         first_line = out.read_text().splitlines()[0]
         assert f"{url}/simulator" in first_line
+
+        # The staff app, with the login the demo printed: the pretend family is on the caseload.
+        login = re.search(r"sign in as (\S+), password (\S+)\)", out.read_text())
+        assert login, out.read_text()
+        _, _, form = fetch(url + "/admin/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token
+        fields = {"email": login.group(1), "password": login.group(2), "csrf_token": token.group(1)}
+        posted = urllib.request.Request(
+            url + "/admin/login", data=urllib.parse.urlencode(fields).encode()
+        )
+        with OPENER.open(posted, timeout=5) as response:
+            assert response.status == 200 and response.url.endswith("/admin/families")
+            assert ref in response.read().decode()
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -31,6 +31,7 @@ from flask import (
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from service.auth import audit, sign_in
@@ -207,6 +208,22 @@ def roles(*allowed: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return checked
 
     return wrap
+
+
+TITLES = {403: "Not for your role", 404: "Not found", 405: "Not allowed", 413: "Too large"}
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> tuple[str, int]:
+    """Staff pages answer errors with a page in the app's look, never a traceback."""
+    code = exc.code or 500
+    reason = {
+        403: "Your login cannot see this page. Ask an admin if you need it.",
+        404: "There is nothing here, or it is not one of your families.",
+    }.get(code, exc.description or "")
+    return render_template(
+        "admin/error.html", code=code, title=TITLES.get(code), reason=reason
+    ), code
 
 
 def _safe_next(target: str | None) -> str:
