@@ -574,3 +574,26 @@ def test_errors_in_the_staff_app_are_pages_not_tracebacks(
     )
     forbidden = therapist.get("/admin/flows")
     assert forbidden.status_code == 403 and "<h1>" in forbidden.get_data(as_text=True)
+
+
+def test_an_admin_moves_a_family_to_another_therapist(
+    services: Services, family: Enrolled, admin: Any, therapist: Any
+) -> None:
+    other = enrol(services, phone="+447700900124", therapist_phone="+447700900556")
+    page = f"/admin/families/{family.ref}"
+    assert (
+        post_form(
+            therapist, f"{page}/therapist", {"therapist": other.therapist_ref}, page
+        ).status_code
+        == 403
+    )
+    assert post_form(admin, f"{page}/therapist", {"therapist": "T-NOSUCH"}, page).status_code == 302
+    with services.db.transaction() as session:
+        moved = session.scalar(select(Family).where(Family.ref == family.ref))
+        assert moved is not None and moved.therapist.ref == family.therapist_ref
+    post_form(admin, f"{page}/therapist", {"therapist": other.therapist_ref}, page)
+    with services.db.transaction() as session:
+        moved = session.scalar(select(Family).where(Family.ref == family.ref))
+        assert moved is not None and moved.therapist.ref == other.therapist_ref
+    assert therapist.get(page).status_code == 404  # no longer theirs
+    assert ("moved to therapist", family.ref) in audit_actions(services)

@@ -246,7 +246,9 @@ def family(ref: str) -> str:
                 .order_by(ConsentEvent.created_at)
             )
         )
-        staff = {s.id: s.name for s in db.scalars(select(Staff))}
+        everyone = list(db.scalars(select(Staff).order_by(Staff.name)))
+        staff = {s.id: s.name for s in everyone}
+        therapists = [s for s in everyone if s.active and s.role == "therapist"]
         handoff = found.conversation.handoff_staff_id if found.conversation else None
         audit(db, db.get(User, user.id), "viewed family", moment, family_ref=found.ref)
         context = dict(
@@ -255,6 +257,7 @@ def family(ref: str) -> str:
             status=status_of(found, open_count, moment),
             week=week_of(found.conversation),
             therapist=found.therapist.name,
+            therapists=therapists,
             messages=messages,
             staff=staff,
             alerts=alerts,
@@ -319,6 +322,36 @@ def resume_family(ref: str) -> BaseResponse:
         resume(db, found, now())
         audit(db, db.get(User, viewer().id), "resumed", now(), family_ref=found.ref)
     flash("Resumed: the next step comes at the family's next session time.", "ok")
+    return _back(ref)
+
+
+@bp.post("/families/<ref>/therapist")
+@roles("admin")
+def move_family(ref: str) -> BaseResponse:
+    """Give the family to another therapist (staff move on): alerts and calls go to them now."""
+    wanted = (request.form.get("therapist") or "").strip().upper()
+    with services().db.transaction() as db:
+        found = _family_or_404(db, ref, lock=True)
+        staff = db.scalar(
+            select(Staff).where(
+                Staff.ref == wanted, Staff.active.is_(True), Staff.role == "therapist"
+            )
+        )
+        if staff is None:
+            flash("Choose a therapist from the list.", "error")
+            return _back(found.ref)
+        before = found.therapist.ref
+        found.therapist_id = staff.id
+        audit(
+            db,
+            db.get(User, viewer().id),
+            "moved to therapist",
+            now(),
+            family_ref=found.ref,
+            detail=f"{before} -> {staff.ref}",
+        )
+        name = staff.name
+    flash(f"{ref} is now with {name}.", "ok")
     return _back(ref)
 
 
