@@ -20,8 +20,9 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from messages.pacing import Pacer
@@ -144,47 +145,76 @@ def _address(session: Session, row: Message) -> tuple[str | None, Family | None]
 
 def _prepare(services: Services, message_id: int, token: str, now: datetime) -> SendRequest | str:
     """Build the request for a claimed row, or settle it: "held", "cancelled" or "lost-claim"."""
+    return prepare_batch(services, [message_id], token, now)[message_id]
+
+
+def prepare_batch(
+    services: Services, ids: list[int], token: str, now: datetime
+) -> dict[int, SendRequest | str]:
+    """:func:`_prepare` for claimed rows in one transaction: their rows, families and staff are
+    read with one query each."""
     with services.db.transaction() as session:
-        row = session.get(Message, message_id)
-        if row is None or row.claim_token != token or row.status != "sending":
-            return "lost-claim"
-        to, family = _address(session, row)
-        reason = None
-        if to is None:
-            reason = "no address"
-        elif (
-            family is not None
-            and family.opted_out
-            and (row.catalogue_key not in ALWAYS_SENT_WHEN_OPTED_OUT)
-        ):
-            reason = "family opted out"
-        elif family is not None and family.number_invalid_at is not None:
-            reason = "number marked invalid"
-        if reason:
-            row.status = "cancelled"
-            row.last_error = reason
-            row.claimed_until = None
-            row.updated_at = now
-            return "cancelled"
-        if family is not None and not row.reply:
-            release = not_before(services, family, now)
-            if release > now:
-                _hold_until(row, release, now, "quiet hours")
-                return "held"
-            if row.channel == "whatsapp" and not row.content_sid and outside_window(family, now):
-                if not _whatsapp_outside_window(session, services, row, family, now):
-                    return "held"
-                to, _ = _address(session, row)
-        media = tuple(m["url"] for m in row.media or [] if m.get("url"))
-        return SendRequest(
-            to=str(to),
-            body=row.body,
-            channel=row.channel,
-            media_urls=media,
-            content_sid=row.content_sid,
-            content_variables=row.content_variables,
-            status_callback=services.status_callback_url(),
+        rows = session.scalars(select(Message).where(Message.id.in_(ids))).all()
+        family_ids = {row.family_id for row in rows if row.family_id is not None}
+        staff_ids = {row.staff_id for row in rows if row.staff_id is not None}
+        # Held here so that ``session.get`` in ``_address`` finds them without a query.
+        families = (
+            session.scalars(select(Family).where(Family.id.in_(family_ids))).all()
+            if family_ids
+            else []
         )
+        staff = (
+            session.scalars(select(Staff).where(Staff.id.in_(staff_ids))).all() if staff_ids else []
+        )
+        prepared: dict[int, SendRequest | str] = dict.fromkeys(ids, "lost-claim")
+        for row in rows:
+            prepared[row.id] = _prepare_row(session, services, row, token, now)
+        del families, staff
+        return prepared
+
+
+def _prepare_row(
+    session: Session, services: Services, row: Message, token: str, now: datetime
+) -> SendRequest | str:
+    if row.claim_token != token or row.status != "sending":
+        return "lost-claim"
+    to, family = _address(session, row)
+    reason = None
+    if to is None:
+        reason = "no address"
+    elif (
+        family is not None
+        and family.opted_out
+        and (row.catalogue_key not in ALWAYS_SENT_WHEN_OPTED_OUT)
+    ):
+        reason = "family opted out"
+    elif family is not None and family.number_invalid_at is not None:
+        reason = "number marked invalid"
+    if reason:
+        row.status = "cancelled"
+        row.last_error = reason
+        row.claimed_until = None
+        row.updated_at = now
+        return "cancelled"
+    if family is not None and not row.reply:
+        release = not_before(services, family, now)
+        if release > now:
+            _hold_until(row, release, now, "quiet hours")
+            return "held"
+        if row.channel == "whatsapp" and not row.content_sid and outside_window(family, now):
+            if not _whatsapp_outside_window(session, services, row, family, now):
+                return "held"
+            to, _ = _address(session, row)
+    media = tuple(m["url"] for m in row.media or [] if m.get("url"))
+    return SendRequest(
+        to=str(to),
+        body=row.body,
+        channel=row.channel,
+        media_urls=media,
+        content_sid=row.content_sid,
+        content_variables=row.content_variables,
+        status_callback=services.status_callback_url(),
+    )
 
 
 def outside_window(family: Family, now: datetime) -> bool:
@@ -298,34 +328,84 @@ def record_result(
     services: Services, message_id: int, token: str, result: SendResult, now: datetime
 ) -> str:
     """Store what the gateway said, if this worker still holds the claim; return the outcome."""
+    return record_batch(services, token, [(message_id, result)], now)[0]
+
+
+def record_batch(
+    services: Services, token: str, results: list[tuple[int, SendResult]], now: datetime
+) -> list[str]:
+    """:func:`record_result` for many rows in one transaction; outcomes in no particular order.
+
+    Accepted rows, nearly all of them, are stored by one statement run for each row, guarded by
+    the claim token like the rest.
+    """
+    accepted = [
+        (message_id, result) for message_id, result in results if result.outcome == ACCEPTED
+    ]
+    outcomes: list[str] = []
     with services.db.transaction() as session:
-        row = session.get(Message, message_id)
-        if row is None or row.claim_token != token:
-            return "lost-claim"
-        if result.outcome == UNKNOWN:
-            # updated_at keeps the claim time: reconciliation searches Twilio from then on.
-            row.last_error = result.detail[:200]
-            return UNKNOWN
-        row.updated_at = now
-        if result.outcome == ACCEPTED:
-            row.status = result.status or "queued"
-            row.twilio_sid = result.sid
-            row.sent_at = now
-            row.claimed_until = None
-            row.error_code = None
-            row.last_error = None
-            return ACCEPTED
-        row.error_code = result.error_code
+        if accepted:
+            table = cast(Table, Message.__table__)
+            stored = (
+                session.connection()
+                .execute(
+                    update(table)
+                    .where(table.c.id == bindparam("message_id"), table.c.claim_token == token)
+                    .values(
+                        status=bindparam("new_status"),
+                        twilio_sid=bindparam("sid"),
+                        sent_at=now,
+                        claimed_until=None,
+                        error_code=None,
+                        last_error=None,
+                        updated_at=now,
+                    ),
+                    [
+                        {
+                            "message_id": message_id,
+                            "new_status": result.status or "queued",
+                            "sid": result.sid,
+                        }
+                        for message_id, result in accepted
+                    ],
+                )
+                .rowcount
+            )
+            lost = len(accepted) - stored if 0 <= stored <= len(accepted) else 0
+            outcomes += [ACCEPTED] * (len(accepted) - lost) + ["lost-claim"] * lost
+        for message_id, result in results:
+            if result.outcome != ACCEPTED:
+                outcomes.append(_record_row(session, services, message_id, token, result, now))
+    return outcomes
+
+
+def _record_row(
+    session: Session,
+    services: Services,
+    message_id: int,
+    token: str,
+    result: SendResult,
+    now: datetime,
+) -> str:
+    row = session.get(Message, message_id)
+    if row is None or row.claim_token != token:
+        return "lost-claim"
+    if result.outcome == UNKNOWN:
+        # updated_at keeps the claim time: reconciliation searches Twilio from then on.
         row.last_error = result.detail[:200]
-        row.claimed_until = None
-        if result.outcome == RETRY and row.attempts < MAX_ATTEMPTS:
-            row.status = "pending"
-            row.due_at = now + backoff(row.attempts)
-            return RETRY
-        row.status = "failed"
-        if result.outcome == PERMANENT:
-            after_failure(session, services, row, now)
-        return "failed"
+        return UNKNOWN
+    row.updated_at = now
+    row.error_code = result.error_code
+    row.last_error = result.detail[:200]
+    row.claimed_until = None
+    if result.outcome == RETRY and row.attempts < MAX_ATTEMPTS:
+        row.status = "pending"
+        row.due_at = now + backoff(row.attempts)
+        return RETRY
+    row.status = "failed"
+    if result.outcome == PERMANENT:
+        after_failure(session, services, row, now)
+    return "failed"
 
 
 def send_one(services: Services, message_id: int, token: str, pacer: Pacer | None = None) -> str:
@@ -347,28 +427,40 @@ def drain(
 ) -> SendReport:
     """Send every due pending message (or just ``ids``) until none is left, paced per sender.
 
-    Unpaced, a claimed batch is handed over by a few threads at once (each row keeps its own
-    claim token, so this changes nothing about exactly-once); paced, one at a time.
+    Paced, a claimed batch goes one message at a time, each prepared just before its turn and
+    its outcome stored at once. Unpaced, a claimed batch is prepared in one transaction, handed
+    over by a few threads at once, and its outcomes stored in one transaction: a crash in
+    between leaves up to a batch ``sending``, which reconciliation settles (each row keeps its
+    claim token, so none of this changes exactly-once).
     """
     report = SendReport()
     pacer = pacer or Pacer(
         0 if services.gateway.simulated else services.settings.messages_per_second
     )
-    while True:
-        token, claimed = claim_outbox(services, services.now(), batch, ids)
-        if not claimed:
-            return report
-        if pacer.interval or len(claimed) < 2:
-            outcomes = [send_one(services, message_id, token, pacer) for message_id in claimed]
-        else:
-            with ThreadPoolExecutor(max_workers=SEND_THREADS) as pool:
-                outcomes = list(
-                    pool.map(send_one, [services] * len(claimed), claimed, [token] * len(claimed))
-                )
-        for outcome in outcomes:
-            report.count(outcome)
-        if ids is not None:
-            return report
+    with ThreadPoolExecutor(max_workers=SEND_THREADS) as pool:
+        while True:
+            token, claimed = claim_outbox(services, services.now(), batch, ids)
+            if not claimed:
+                return report
+            if pacer.interval or len(claimed) < 2:
+                outcomes = [send_one(services, message_id, token, pacer) for message_id in claimed]
+            else:
+                outcomes = _send_batch(services, pool, claimed, token)
+            for outcome in outcomes:
+                report.count(outcome)
+            if ids is not None:
+                return report
+
+
+def _send_batch(
+    services: Services, pool: ThreadPoolExecutor, claimed: list[int], token: str
+) -> list[str]:
+    prepared = prepare_batch(services, claimed, token, services.now())
+    settled = [outcome for outcome in prepared.values() if isinstance(outcome, str)]
+    ready = [(i, request) for i, request in prepared.items() if isinstance(request, SendRequest)]
+    results = list(pool.map(services.gateway.send, [request for _, request in ready]))
+    sent = [(message_id, result) for (message_id, _), result in zip(ready, results, strict=True)]
+    return settled + record_batch(services, token, sent, services.now())
 
 
 def reconcile(services: Services, batch: int = 100) -> int:

@@ -13,7 +13,7 @@ times one ``drain(services)`` against the stand-in (``tests/twilio_standin.py``,
 process on 127.0.0.1):
 
 - unpaced: ``MESSAGES_PER_SECOND=0``, ``--messages`` messages: messages per second (bar >= 500/s).
-  ``claim_outbox``, ``_prepare``, ``record_result`` and the gateway's ``send`` are wrapped with
+  ``claim_outbox``, ``prepare_batch``, ``record_batch`` and the gateway's ``send`` are wrapped with
   timers (no service code is changed) to show where the time goes.
 - paced: ``MESSAGES_PER_SECOND=R`` for N messages, for each ``R:N`` in ``--paced``: the rate the
   stand-in saw, (N - 1) / (last arrival - first arrival), against R (bar: within +/-5 %), the most
@@ -101,7 +101,7 @@ def scenario(
         output = RESULTS / f"sender-{'sqlite' if db.kind == 'SQLite' else 'postgres'}.pyspy.txt"
         with (
             py_spy(output) if profile else contextlib.nullcontext(),
-            patched(outbox, timers, "claim_outbox", "_prepare", "record_result"),
+            patched(outbox, timers, "claim_outbox", "prepare_batch", "record_batch"),
             count_statements(services.db.engine, timers),
             CpuMeter(own_pids(standin, db)) as meter,
         ):
@@ -131,8 +131,8 @@ def scenario(
             "gap_median": statistics.median(gaps) if gaps else 0.0,
             "gap_max": max(gaps) if gaps else 0.0,
             "send": timers.seconds["gateway.send"],
-            "prepare": timers.seconds["_prepare"],
-            "record": timers.seconds["record_result"],
+            "prepare": timers.seconds["prepare_batch"],
+            "record": timers.seconds["record_batch"],
             "claim": timers.seconds["claim_outbox"],
             "statements": timers.statements,
             "transactions": timers.checkouts,
@@ -171,9 +171,10 @@ def run_db(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                 else:
                     print(
                         f"  {db.kind} unpaced, {count}: {r['drain_rate']:.0f}/s in "
-                        f"{r['elapsed']:.2f} s (gateway.send {r['send']:.2f} s, _prepare "
-                        f"{r['prepare']:.2f} s, record_result {r['record']:.2f} s, claims "
-                        f"{r['claim']:.2f} s; {r['statements'] / count:.1f} statements in "
+                        f"{r['elapsed']:.2f} s (gateway.send {r['send']:.2f} s on all threads, "
+                        f"prepare "
+                        f"{r['prepare']:.2f} s, record {r['record']:.2f} s, claims "
+                        f"{r['claim']:.2f} s; {r['statements'] / count:.2f} statements in "
                         f"{r['transactions'] / count:.2f} transactions and "
                         f"{1000 * r['cpu'] / count:.2f} ms CPU here per message); {r['check']}",
                         flush=True,
@@ -209,9 +210,10 @@ def table(results: list[dict[str, Any]]) -> str:
             bar = f"{'✅' if ok else '❌'} ≥ {UNPACED_BAR:.0f}/s"
             pacing = "off"
             where = (
-                f"HTTP to the stand-in {1000 * r['send'] / n:.2f} ms, _prepare "
-                f"{1000 * r['prepare'] / n:.2f} ms, record_result {1000 * r['record'] / n:.2f} ms, "
-                f"claims {1000 * r['claim'] / n:.2f} ms; {r['statements'] / n:.1f} SQL statements "
+                f"HTTP to the stand-in {1000 * r['send'] / n:.2f} ms (summed over threads), "
+                f"prepare "
+                f"{1000 * r['prepare'] / n:.2f} ms, record {1000 * r['record'] / n:.2f} ms, "
+                f"claims {1000 * r['claim'] / n:.2f} ms; {r['statements'] / n:.2f} SQL statements "
                 f"in {r['transactions'] / n:.2f} transactions; {1000 * r['cpu'] / n:.2f} ms CPU "
                 "in the sender"
             )
