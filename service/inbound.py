@@ -12,12 +12,15 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from flows.conversation import handle_message
 from flows.effects import MessageIn
+from service import inbound_core
 from service.alerts import staff_command
 from service.checkins import heard_from
 from service.conversations import Applied, apply_outcome, context_for, lock_family, state_of
@@ -101,62 +104,96 @@ def _process(
 ) -> InboundResult:
     now = services.now()
     with services.db.transaction() as session:
-        if session.scalar(select(Message.id).where(Message.twilio_sid == sid)) is not None:
+        found = inbound_core.find_family(session.connection(), phone)
+        if found is None:
+            return _not_a_family(session, services, sid, phone, channel, body, media, now)
+        message_id = inbound_core.store_inbound(
+            session.connection(), found.family.id, sid, channel, body, media, now
+        )
+        if message_id is None:
             return InboundResult(duplicate=True)
-        family = lock_family(session, phone=phone)
-        staff = None
-        if family is None:
-            staff = session.scalar(
-                select(Staff).where(Staff.phone == phone, Staff.active.is_(True))
-            )
-        message = Message(
-            direction="in",
-            family_id=family.id if family else None,
-            staff_id=staff.id if staff else None,
-            channel=channel,
-            twilio_sid=sid,
-            # Words from a number nobody enrolled are not kept: they are no one's record.
-            body=body if family or staff else None,
-            media=media or None,
-            status="received",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(message)
-        session.flush()  # a repeated MessageSid fails here, before anything else is written
-        if staff is not None:
-            answer = staff_command(session, services, staff, body, now)
-            return InboundResult(replies=[answer.confirmation], outbox=answer.outbox)
-        if family is None:
-            log.info("message from a number nobody enrolled; answered with one line")
-            return InboundResult(
-                known_sender=False,
-                replies=[services.catalogue.render("system.unknown_sender", {})],
-            )
-        family.last_inbound_at = now
-        risky = screen_message(session, services, family, message, now) if body.strip() else None
-        if risky is not None:
-            # Screened first: a risky message is not also read as an answer to a question.
+        queued = inbound_core.handle(session, services, found, message_id, body, len(media), now)
+        if queued is not None:
+            return InboundResult(outbox=queued)
+        return _from_family(session, services, phone, message_id, body, media, now)
+
+
+def _not_a_family(
+    session: Session,
+    services: Services,
+    sid: str,
+    phone: str,
+    channel: str,
+    body: str,
+    media: list[dict[str, str]],
+    now: datetime,
+) -> InboundResult:
+    """A message from a member of staff, or from a number nobody enrolled."""
+    if session.scalar(select(Message.id).where(Message.twilio_sid == sid)) is not None:
+        return InboundResult(duplicate=True)
+    staff = session.scalar(select(Staff).where(Staff.phone == phone, Staff.active.is_(True)))
+    message = Message(
+        direction="in",
+        family_id=None,
+        staff_id=staff.id if staff else None,
+        channel=channel,
+        twilio_sid=sid,
+        # Words from a number nobody enrolled are not kept: they are no one's record.
+        body=body if staff else None,
+        media=media or None,
+        status="received",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    session.flush()  # a repeated MessageSid fails here, before anything else is written
+    if staff is not None:
+        answer = staff_command(session, services, staff, body, now)
+        return InboundResult(replies=[answer.confirmation], outbox=answer.outbox)
+    log.info("message from a number nobody enrolled; answered with one line")
+    return InboundResult(
+        known_sender=False,
+        replies=[services.catalogue.render("system.unknown_sender", {})],
+    )
+
+
+def _from_family(
+    session: Session,
+    services: Services,
+    phone: str,
+    message_id: int,
+    body: str,
+    media: list[dict[str, str]],
+    now: datetime,
+) -> InboundResult:
+    """The family's stored message, through the ORM: screening, hand-off, alerts, STOP/START..."""
+    family = lock_family(session, phone=phone)
+    message = session.get(Message, message_id)
+    assert family is not None and message is not None  # locked and stored in this transaction
+    family.last_inbound_at = now
+    risky = screen_message(session, services, family, message, now) if body.strip() else None
+    if risky is not None:
+        # Screened first: a risky message is not also read as an answer to a question.
+        heard_from(family)
+        return InboundResult(outbox=risky)
+    handler = family.conversation.handoff_staff_id if family.conversation else None
+    if handler is not None and not family.opted_out:
+        # A person has taken this conversation over: the words go to them, not the flow.
+        person = session.get(Staff, handler)
+        if person is not None:
+            forwarded = forward_to_staff(session, services, family, person, body, now)
             heard_from(family)
-            return InboundResult(outbox=risky)
-        handler = family.conversation.handoff_staff_id if family.conversation else None
-        if handler is not None and not family.opted_out:
-            # A person has taken this conversation over: the words go to them, not the flow.
-            person = session.get(Staff, handler)
-            if person is not None:
-                forwarded = forward_to_staff(session, services, family, person, body, now)
-                heard_from(family)
-                return InboundResult(outbox=[forwarded.id])
-        outcome = handle_message(
-            services.flows,
-            state_of(family),
-            MessageIn(body, len(media)),
-            context_for(family, now, services.languages(), services.voice_notes(family.language)),
-            family.opted_out,
-        )
-        applied: Applied = apply_outcome(session, services, family, outcome, now, inbound=message)
-        if not family.opted_out:
-            heard_from(family)
+            return InboundResult(outbox=[forwarded.id])
+    outcome = handle_message(
+        services.flows,
+        state_of(family),
+        MessageIn(body, len(media)),
+        context_for(family, now, services.languages(), services.voice_notes(family.language)),
+        family.opted_out,
+    )
+    applied: Applied = apply_outcome(session, services, family, outcome, now, inbound=message)
+    if not family.opted_out:
+        heard_from(family)
     return InboundResult(outbox=applied.outbox)
 
 

@@ -1,0 +1,495 @@
+"""The inbound hot path in a handful of prepared SQLAlchemy Core statements.
+
+A parent's ordinary message (an answer, a question the flow does not expect, consent, a session
+day or time) is read, run through the engine and written here without the ORM's unit of work:
+one statement reads (and on PostgreSQL locks) the family, one more its conversation and therapist,
+one stores the message, and one each writes the new state, the family and each kind of new row.
+Everything else (a number nobody enrolled, staff, a risky message, a conversation a person has
+taken over, alerts, STOP and START, PAUSE and RESUME, getting worse) goes through the ORM path in
+``service.inbound``, in the same transaction, with the stored message.
+
+What this writes is exactly what ``service.conversations.apply_outcome`` would: the tests of the
+webhook run through this path, and ``tests/test_inbound_core.py`` compares the outgoing rows with
+``queue_message``'s.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from flows.conversation import handle_message
+from flows.effects import (
+    CancelWakes,
+    Context,
+    ConversationState,
+    FlowEnded,
+    MessageIn,
+    Note,
+    Outcome,
+    RecordConsent,
+    RecordMeasure,
+    SaveAnswer,
+    ScheduleFlow,
+    ScheduleWake,
+    Send,
+    Visited,
+)
+from flows.screening import screen
+from messages.segments import count_segments
+from service.conversations import WORSE_BY, _sync_family, audio_url
+from service.models import (
+    Answer,
+    ConsentEvent,
+    Conversation,
+    DueWork,
+    Family,
+    Measure,
+    Message,
+    Staff,
+)
+from service.programme import not_before, reschedule, start_programme
+from service.wiring import Services
+
+log = logging.getLogger("bravesteps.conversations")  # the same lines as apply_outcome's
+
+
+def _table(model: Any) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+FAMILIES = _table(Family)
+CONVERSATIONS = _table(Conversation)
+MESSAGES = _table(Message)
+STAFF = _table(Staff)
+DUE_WORK = _table(DueWork)
+ANSWERS = _table(Answer)
+MEASURES = _table(Measure)
+CONSENT_EVENTS = _table(ConsentEvent)
+
+# The family columns the engine, the outbox and the programme read or change here.
+FAMILY_FIELDS = (
+    "id",
+    "ref",
+    "phone",
+    "channel",
+    "sms_allowed",
+    "child_name",
+    "child_age",
+    "language",
+    "timezone",
+    "session_day",
+    "session_time",
+    "quiet_hours",
+    "therapist_id",
+    "status",
+    "consent_at",
+    "opted_out_at",
+    "number_invalid_at",
+    "last_inbound_at",
+    "programme_start",
+    "paused_until",
+    "calendar_generation",
+    "prefers_audio",
+    "missed_check_ins",
+    "nudged_at",
+    "created_at",
+)
+CONVERSATION_FIELDS = ("flow", "flow_version", "step", "waiting", "attempts", "variables")
+_FAMILY_COLUMNS = [FAMILIES.c[name] for name in FAMILY_FIELDS]
+_CONVERSATION_COLUMNS = [
+    CONVERSATIONS.c.family_id.label("conversation_of"),
+    *(CONVERSATIONS.c[name] for name in CONVERSATION_FIELDS),
+    CONVERSATIONS.c.handoff_staff_id,
+    STAFF.c.id.label("therapist_found"),
+    STAFF.c.name.label("therapist_name"),
+]
+_AROUND = FAMILIES.outerjoin(CONVERSATIONS, CONVERSATIONS.c.family_id == FAMILIES.c.id).outerjoin(
+    STAFF, STAFF.c.id == FAMILIES.c.therapist_id
+)
+
+# SQLite: writers are already one at a time (BEGIN IMMEDIATE), so one joined read is enough.
+FAMILY_AND_CONVERSATION = (
+    select(*_FAMILY_COLUMNS, *_CONVERSATION_COLUMNS)
+    .select_from(_AROUND)
+    .where(FAMILIES.c.phone == bindparam("phone"))
+)
+# PostgreSQL: lock the family row first; a row joined into the locking query would be read as it
+# was before the wait, so the conversation and therapist are read by a second statement.
+LOCK_FAMILY = (
+    select(*_FAMILY_COLUMNS).where(FAMILIES.c.phone == bindparam("phone")).with_for_update()
+)
+CONVERSATION_OF = (
+    select(*_CONVERSATION_COLUMNS)
+    .select_from(_AROUND)
+    .where(FAMILIES.c.id == bindparam("family_id"))
+)
+# The message, stored once: a MessageSid already stored inserts nothing and returns no id.
+STORE_INBOUND = {
+    "sqlite": sqlite.insert(MESSAGES)
+    .on_conflict_do_nothing(index_elements=["twilio_sid"])
+    .returning(MESSAGES.c.id),
+    "postgresql": postgresql.insert(MESSAGES)
+    .on_conflict_do_nothing(index_elements=["twilio_sid"])
+    .returning(MESSAGES.c.id),
+}
+PREVIOUS_MEASURE = (
+    select(MEASURES.c.value)
+    .where(MEASURES.c.family_id == bindparam("family_id"), MEASURES.c.name == bindparam("name"))
+    .order_by(MEASURES.c.recorded_at.desc(), MEASURES.c.id.desc())
+    .limit(1)
+)
+STORE_STATE = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.family_id == bindparam("of_family"))
+    .values(
+        {
+            name: bindparam(f"new_{name}", type_=CONVERSATIONS.c[name].type)
+            for name in (*CONVERSATION_FIELDS, "updated_at")
+        }
+    )
+)
+CANCEL_WAKES = (
+    update(DUE_WORK)
+    .where(
+        DUE_WORK.c.family_id == bindparam("of_family"),
+        DUE_WORK.c.done_at.is_(None),
+        DUE_WORK.c.kind.in_(["wake"]),
+    )
+    .values(done_at=bindparam("now", type_=DUE_WORK.c.done_at.type), outcome="cancelled")
+)
+QUEUE_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+INSERTS = {
+    "answers": insert(ANSWERS),
+    "measures": insert(MEASURES),
+    "due_work": insert(DUE_WORK),
+    "consent_events": insert(CONSENT_EVENTS),
+}
+
+
+@cache
+def _family_update(names: tuple[str, ...]) -> Any:
+    """``UPDATE families SET <names>`` for one family, built once per set of changed columns."""
+    return (
+        update(FAMILIES)
+        .where(FAMILIES.c.id == bindparam("of_family"))
+        .values({name: bindparam(f"new_{name}", type_=FAMILIES.c[name].type) for name in names})
+    )
+
+
+HANDLED = (Send, SaveAnswer, RecordMeasure, RecordConsent, ScheduleWake, ScheduleFlow, CancelWakes)
+LOGGED = (FlowEnded, Note, Visited)  # Visited: for simulator scripts, nothing to write
+
+
+class Found:
+    """The family's row and its conversation's (with the therapist's name), as read."""
+
+    __slots__ = ("conversation", "family")
+
+    def __init__(self, family: Row[Any], conversation: Row[Any] | None) -> None:
+        self.family = family
+        self.conversation = conversation
+
+
+def find_family(connection: Connection, phone: str) -> Found | None:
+    """Read the family writing from ``phone``, locking its row until commit on PostgreSQL."""
+    if connection.dialect.name == "sqlite":
+        row = connection.execute(FAMILY_AND_CONVERSATION, {"phone": phone}).first()
+        return None if row is None else Found(row, row)
+    family = connection.execute(LOCK_FAMILY, {"phone": phone}).first()
+    if family is None:
+        return None
+    conversation = connection.execute(CONVERSATION_OF, {"family_id": family.id}).first()
+    return Found(family, conversation)
+
+
+def store_inbound(
+    connection: Connection,
+    family_id: int,
+    sid: str,
+    channel: str,
+    body: str,
+    media: list[dict[str, str]],
+    now: datetime,
+) -> int | None:
+    """Store the family's message; None when its MessageSid is stored already (a retry)."""
+    row = {
+        "direction": "in",
+        "family_id": family_id,
+        "staff_id": None,
+        "channel": channel,
+        "twilio_sid": sid,
+        "body": body,
+        "media": media or None,
+        "status": "received",
+        "created_at": now,
+        "updated_at": now,
+    }
+    statement = STORE_INBOUND[connection.dialect.name]
+    stored: int | None = connection.execute(statement, row).scalar()
+    return stored
+
+
+def handle(
+    session: Session,
+    services: Services,
+    found: Found,
+    message_id: int,
+    body: str,
+    media_count: int,
+    now: datetime,
+) -> list[int] | None:
+    """Run the engine on the message and write what follows; None leaves it to the ORM path.
+
+    Returns the ids of the messages queued. Nothing is written before the decision is made.
+    """
+    row, conversation = found.family, found.conversation
+    if conversation is None or conversation.conversation_of is None:
+        return None  # no conversation row yet: the ORM path makes one
+    opted_out = row.opted_out_at is not None
+    if conversation.handoff_staff_id is not None and not opted_out:
+        return None  # a person has taken the conversation over
+    if body.strip() and screen(body, services.risk, row.language).category != "none":
+        return None  # risky: screened and answered by the ORM path
+    state = ConversationState(
+        flow=conversation.flow,
+        version=conversation.flow_version,
+        step=conversation.step,
+        waiting=conversation.waiting,
+        attempts=conversation.attempts,
+        variables=dict(conversation.variables or {}),
+    )
+    outcome = handle_message(
+        services.flows,
+        state,
+        MessageIn(body, media_count),
+        _context(services, row, conversation, now),
+        opted_out,
+    )
+    connection = session.connection()
+    if not _handled_here(connection, row.id, outcome):
+        return None
+    return _apply(session, connection, services, row, outcome, message_id, now)
+
+
+def _context(services: Services, row: Row[Any], conversation: Row[Any], now: datetime) -> Context:
+    """As ``conversations.context_for``: first names and settings, nothing else."""
+    therapist = conversation.therapist_found is not None
+    therapist_first = (conversation.therapist_name or "").split(" ")[0] if therapist else ""
+    return Context(
+        now=now,
+        family={
+            "child_name": row.child_name,
+            "child_age": row.child_age,
+            "therapist_name": therapist_first,
+            "family_ref": row.ref,
+            "voice_notes_available": services.voice_notes(row.language),
+        },
+        consented=row.consent_at is not None,
+        language=row.language,
+        timezone=row.timezone,
+        languages=services.languages(),
+    )
+
+
+def _handled_here(connection: Connection, family_id: int, outcome: Outcome) -> bool:
+    """Every effect is one this path writes, and no rating got worse (that raises an alert)."""
+    earlier: dict[str, float] = {}
+    for effect in outcome.effects:
+        if isinstance(effect, RecordMeasure):
+            previous = earlier.get(effect.name)
+            if previous is None:
+                previous = connection.execute(
+                    PREVIOUS_MEASURE, {"family_id": family_id, "name": effect.name}
+                ).scalar()
+            if previous is not None and _worse(effect.name, previous, effect.value):
+                return False
+            earlier[effect.name] = effect.value
+        elif not isinstance(effect, HANDLED + LOGGED):
+            return False
+    return True
+
+
+def _worse(name: str, previous: float, value: float) -> bool:
+    """As ``conversations.getting_worse``."""
+    return (name.startswith("goal") and previous - value >= WORSE_BY) or (
+        name == "worry" and value - previous >= WORSE_BY
+    )
+
+
+def outgoing(
+    services: Services, family: Family, send: Send, now: datetime, inbound_id: int | None
+) -> dict[str, Any]:
+    """The outbox row ``conversations.queue_message`` would add for ``send``."""
+    body = services.catalogue.render(send.key, send.variables, family.language)
+    media = [{"url": send.media}] if send.media else None
+    audio = audio_url(services, send.key, family.language) if family.prefers_audio else None
+    if audio and family.channel == "whatsapp":
+        media = [*(media or []), {"url": audio}]
+    elif audio:
+        body = f"{body}\nListen: {audio}"
+    return {
+        "direction": "out",
+        "family_id": family.id,
+        "channel": family.channel,
+        "body": body,
+        "media": media,
+        "catalogue_key": send.key,
+        "flow": send.flow or None,
+        "step": send.step or None,
+        "quick_replies": list(send.quick_replies) or None,
+        "segments": count_segments(body),
+        "status": "pending",
+        "reply": send.reply,
+        "in_reply_to": inbound_id,
+        "due_at": now if send.reply else not_before(services, family, now),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+class _Rows:
+    """New rows by table, written in one statement per table."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.other: dict[str, list[dict[str, Any]]] = {name: [] for name in INSERTS}
+        self.queued: list[int] = []
+
+    def write(self, connection: Connection) -> None:
+        if self.messages:
+            self.queued.extend(connection.execute(QUEUE_MESSAGES, self.messages).scalars())
+            self.messages = []
+        for name, rows in self.other.items():
+            if rows:
+                connection.execute(INSERTS[name], rows)
+                rows.clear()
+
+
+def _apply(
+    session: Session,
+    connection: Connection,
+    services: Services,
+    row: Row[Any],
+    outcome: Outcome,
+    message_id: int,
+    now: datetime,
+) -> list[int]:
+    """Write the new state and every effect, as ``apply_outcome`` does."""
+    before = row._mapping
+    # A transient Family (never added to the session) carries the settings the programme and
+    # the outbox read and change; what changed is written back with one UPDATE.
+    family = Family(**{name: before[name] for name in FAMILY_FIELDS})
+    family.last_inbound_at = now
+    state = outcome.state
+    if _sync_family(family, state.variables):
+        reschedule(session, services, family, now)
+    week = state.variables.get("week")
+    week = week if isinstance(week, int) else None
+    rows = _Rows()
+    for effect in outcome.effects:
+        if isinstance(effect, Send):
+            rows.messages.append(outgoing(services, family, effect, now, message_id))
+        elif isinstance(effect, SaveAnswer):
+            rows.other["answers"].append(
+                {
+                    "family_id": family.id,
+                    "flow": effect.flow,
+                    "step": effect.step,
+                    "question": effect.question,
+                    "value": effect.value,
+                    "message_id": message_id,
+                    "week": week,
+                    "created_at": now,
+                }
+            )
+        elif isinstance(effect, RecordMeasure):
+            rows.other["measures"].append(
+                {
+                    "family_id": family.id,
+                    "name": effect.name,
+                    "value": effect.value,
+                    "flow": effect.flow,
+                    "step": effect.step,
+                    "week": week,
+                    "recorded_at": now,
+                }
+            )
+        elif isinstance(effect, RecordConsent):
+            if effect.given:
+                family.consent_at = family.consent_at or now
+                family.status = "active"
+            else:
+                family.status = "declined"
+            rows.other["consent_events"].append(
+                {
+                    "family_id": family.id,
+                    "kind": "consent_given" if effect.given else "consent_declined",
+                    "source": "parent reply",
+                    "message_id": message_id,
+                    "created_at": now,
+                }
+            )
+            if effect.given:
+                rows.write(connection)  # rows in the order apply_outcome stores them
+                start_programme(session, services, family, now)
+        elif isinstance(effect, ScheduleWake | ScheduleFlow):
+            wake = isinstance(effect, ScheduleWake)
+            rows.other["due_work"].append(
+                {
+                    "family_id": family.id,
+                    "kind": "wake" if wake else "start_flow",
+                    "payload": (
+                        {"reason": effect.reason, "flow": effect.flow, "step": effect.step}
+                        if isinstance(effect, ScheduleWake)
+                        else {"flow": effect.flow}
+                    ),
+                    "due_at": effect.at,
+                    "done_at": None,
+                    "outcome": None,
+                    "created_at": now,
+                }
+            )
+        elif isinstance(effect, CancelWakes):
+            for work in rows.other["due_work"]:
+                if work["kind"] == "wake" and work["done_at"] is None:
+                    work["done_at"], work["outcome"] = now, "cancelled"
+            connection.execute(CANCEL_WAKES, {"of_family": family.id, "now": now})
+        elif isinstance(effect, FlowEnded):
+            log.info("family %s finished flow %s", family.ref, effect.flow)
+        elif isinstance(effect, Note):
+            log.info("family %s: %s", family.ref, effect.text)
+    if family.opted_out_at is None:  # checkins.heard_from
+        family.missed_check_ins = 0
+        family.nudged_at = None
+    connection.execute(
+        STORE_STATE,
+        {
+            "of_family": family.id,
+            "new_flow": state.flow,
+            "new_flow_version": state.version,
+            "new_step": state.step,
+            "new_waiting": state.waiting,
+            "new_attempts": state.attempts,
+            "new_variables": dict(state.variables),
+            "new_updated_at": now,
+        },
+    )
+    _store_family(connection, family, before)
+    rows.write(connection)
+    return sorted(rows.queued)
+
+
+def _store_family(connection: Connection, family: Family, before: Any) -> None:
+    changed = tuple(name for name in FAMILY_FIELDS if getattr(family, name) != before[name])
+    if changed:
+        values = {f"new_{name}": getattr(family, name) for name in changed}
+        connection.execute(_family_update(changed), {"of_family": family.id, **values})
