@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 
 class Pacer:
-    """Spaces calls per key so that no key goes faster than ``rate`` a second (0 = unpaced)."""
+    """Spaces calls per key at ``rate`` a second on average (0 = unpaced)."""
+
+    CATCH_UP = 2
 
     def __init__(
         self,
@@ -25,11 +27,19 @@ class Pacer:
         self._next: dict[str, float] = {}
 
     def wait(self, key: str) -> None:
-        """Block until ``key`` may send again, then book its next slot."""
+        """Block until ``key`` may send again, then book its next slot.
+
+        Slots are a fixed schedule, each one interval after the last, so a send that ran late
+        is made up by the next ones going early and the average holds the rate exactly. A slot
+        missed by more than ``CATCH_UP`` intervals (a long stall, or a quiet spell) is not made
+        up: the schedule starts again from now, so it never turns into a burst.
+        """
         if not self.interval:
             return
         now = self.clock()
-        slot = max(now, self._next.get(key, now))
+        slot = self._next.get(key, now)
+        if slot < now - self.CATCH_UP * self.interval:
+            slot = now
         if slot > now:
             self.sleep(slot - now)
         self._next[key] = slot + self.interval
