@@ -597,3 +597,18 @@ def test_an_admin_moves_a_family_to_another_therapist(
         assert moved is not None and moved.therapist.ref == other.therapist_ref
     assert therapist.get(page).status_code == 404  # no longer theirs
     assert ("moved to therapist", family.ref) in audit_actions(services)
+
+
+def test_a_long_caseload_comes_in_pages(
+    services: Services, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.admin import families as views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    refs = [enrol(services, phone=f"+44770090012{i}").ref for i in range(5)]
+    first = admin.get("/admin/families?sort=ref").get_data(as_text=True)
+    last = admin.get("/admin/families?sort=ref&page=3").get_data(as_text=True)
+    assert "Page 1 of 3" in first and "(5)" in first
+    assert sum(ref in first for ref in refs) == 2 and sorted(refs)[0] in first
+    assert sum(ref in last for ref in refs) == 1 and sorted(refs)[-1] in last
+    assert "Page 1 of 3" in admin.get("/admin/families?page=nonsense").get_data(as_text=True)

@@ -72,7 +72,30 @@ def page(backend: str) -> Iterator[Any]:
         browser.close()
 
 
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter(e => e.type !== 'hidden')
+    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+    .map(e => e.name || e.id || e.outerHTML.slice(0, 60))"""
+NAMELESS_BUTTONS = """() => [...document.querySelectorAll('button, a')]
+    .filter(e => !(e.innerText || '').trim() && !e.getAttribute('aria-label'))
+    .map(e => e.outerHTML.slice(0, 80))"""
+UNTITLED_PICTURES = """() => [...document.querySelectorAll('svg[role=img]')]
+    .filter(e => !e.querySelector('title'))
+    .map(e => e.outerHTML.slice(0, 80))"""
+
+
+def check_accessible(page: Any) -> None:
+    """What a screen-reader or keyboard user needs on every page: one main heading, a label for
+    every field, a name for every button and link, a title for every picture, a language."""
+    assert page.locator("h1").count() == 1, page.url
+    assert page.evaluate(UNLABELLED) == [], page.url
+    assert page.evaluate(NAMELESS_BUTTONS) == [], page.url
+    assert page.evaluate(UNTITLED_PICTURES) == [], page.url
+    assert page.locator("html").get_attribute("lang") == "en"
+
+
 def shot(page: Any, name: str, backend: str) -> None:
+    check_accessible(page)
     folder = ARTIFACTS / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / f"{backend}-{name}.png"), full_page=True)

@@ -41,6 +41,7 @@ STATUSES = ("alert open", "active", "paused", "quiet", "invited", "stopped", "de
 SORTS = ("status", "ref", "child", "week", "last", "therapist")
 CHART_MEASURES = {"goal_1": "Goal 1", "goal_2": "Goal 2", "goal_3": "Goal 3", "worry": "Worry"}
 MAX_NOTE = 2000
+PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,17 @@ def families() -> str:
     if search:
         rows = [r for r in rows if search in r.ref.lower() or search in r.child.lower()]
     rows.sort(key=_sort_key(sort), reverse=descending)
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    try:
+        number = min(max(1, int(request.args.get("page", "1"))), pages)
+    except ValueError:
+        number = 1
     return render_template(
         "admin/families.html",
-        rows=rows,
+        rows=rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE],
+        total=len(rows),
+        page=number,
+        pages=pages,
         sort=sort,
         descending=descending,
         wanted=wanted,
