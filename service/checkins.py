@@ -53,18 +53,21 @@ def heard_from(family: Family) -> None:
     family.nudged_at = None
 
 
-def watch_for_silence(session: Session, family: Family, now: datetime) -> None:
-    """Start the 7-day check when the programme starts; it moves itself on after that."""
-    session.add(
-        DueWork(
-            family_id=family.id,
-            kind="silence",
-            payload={},
-            due_at=now + SILENT_FOR + GRACE,
-            dedupe_key=f"silence:{family.id}:{family.calendar_generation}",
-            created_at=now,
-        )
-    )
+def first_silence_check(family: Family, now: datetime) -> dict[str, Any]:
+    """The 7-day check the programme starts with, as a ``due_work`` row; it moves itself on."""
+    return {
+        "family_id": family.id,
+        "kind": "silence",
+        "payload": {},
+        "due_at": now + SILENT_FOR + GRACE,
+        "dedupe_key": f"silence:{family.id}:{family.calendar_generation}",
+        "claim_token": None,
+        "claimed_until": None,
+        "attempts": 0,
+        "done_at": None,
+        "outcome": None,
+        "created_at": now,
+    }
 
 
 def _nudge_and_alert(

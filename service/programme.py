@@ -61,6 +61,26 @@ def session_day(family: Family, now: datetime) -> int:
     return (now.astimezone(_zone(family)).weekday() + 1) % 7
 
 
+_DUE_WORK = DueWork.__table__
+assert isinstance(_DUE_WORK, Table)
+_INSERT_DUE_WORK = insert(_DUE_WORK)
+_DONE_EVENTS = select(_DUE_WORK.c.payload).where(
+    _DUE_WORK.c.family_id == bindparam("of_family"),
+    _DUE_WORK.c.kind == "calendar",
+    _DUE_WORK.c.done_at.is_not(None),
+    _DUE_WORK.c.outcome == "done",
+)
+_MOVE_BY_KEY = (
+    update(_DUE_WORK)
+    .where(_DUE_WORK.c.dedupe_key == bindparam("key"), _DUE_WORK.c.done_at.is_(None))
+    .values(
+        due_at=bindparam("due", type_=_DUE_WORK.c.due_at.type),
+        claimed_until=None,
+        claim_token=None,
+    )
+)
+
+
 def _pending(session: Session, family: Family) -> list[DueWork]:
     return list(
         session.scalars(
@@ -83,18 +103,27 @@ def _due(family: Family, week: int, day: int) -> datetime:
 
 
 def start_programme(session: Session, services: Services, family: Family, now: datetime) -> int:
-    """Create the family's calendar from their next session day; returns the events created."""
+    """Create the family's calendar from their next session day; returns the events created.
+
+    The first 7-day silence check goes in with it.
+    """
     if family.programme_start is not None:
         return 0
     family.programme_start = first_session_date(now, _zone(family), session_day(family, now))
-    from service.checkins import watch_for_silence
+    from service.checkins import first_silence_check
 
-    watch_for_silence(session, family, now)
-    return _create_rows(session, services, family, now, done=set())
+    return _create_rows(
+        session, services, family, now, done=set(), first=[first_silence_check(family, now)]
+    )
 
 
 def _create_rows(
-    session: Session, services: Services, family: Family, now: datetime, done: set[str]
+    session: Session,
+    services: Services,
+    family: Family,
+    now: datetime,
+    done: set[str],
+    first: list[dict[str, object]] | None = None,
 ) -> int:
     """One bulk insert for the whole calendar (a YES must stay a quick webhook)."""
     rows = [
@@ -114,8 +143,9 @@ def _create_rows(
         for event in services.calendar.events
         if event.key not in done
     ]
-    if rows:
-        session.execute(insert(DueWork), rows)
+    if rows or first:
+        session.flush()  # what the session holds is stored first, as an ORM insert would
+        session.connection().execute(_INSERT_DUE_WORK, [*(first or []), *rows])
     return len(rows)
 
 
@@ -141,30 +171,13 @@ def reschedule(session: Session, services: Services, family: Family, now: dateti
         for event in services.calendar.events
     ]
     if changes:
-        table = DueWork.__table__
-        assert isinstance(table, Table)
-        statement = (
-            update(table)
-            .where(table.c.dedupe_key == bindparam("key"), table.c.done_at.is_(None))
-            .values(
-                due_at=bindparam("due", type_=table.c.due_at.type),
-                claimed_until=None,
-                claim_token=None,
-            )
-        )
-        session.connection().execute(statement, changes)
+        session.connection().execute(_MOVE_BY_KEY, changes)
 
 
 def _done_events(session: Session, family: Family) -> list[str]:
-    rows = session.scalars(
-        select(DueWork).where(
-            DueWork.family_id == family.id,
-            DueWork.kind == "calendar",
-            DueWork.done_at.is_not(None),
-            DueWork.outcome == "done",
-        )
-    )
-    return [f"{r.payload['week']}:{r.payload['day']}:{r.payload['flow']}" for r in rows]
+    session.flush()  # calendar rows marked done in this session count
+    payloads = session.connection().execute(_DONE_EVENTS, {"of_family": family.id}).scalars()
+    return [f"{p['week']}:{p['day']}:{p['flow']}" for p in payloads]
 
 
 def shift(session: Session, family: Family, weeks: int) -> None:
