@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +36,12 @@ log = logging.getLogger("bravesteps.inbound")
 MAX_BODY = 1600  # Twilio's own limit for one message
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SID = re.compile(r"^[A-Za-z]{2}[A-Za-z0-9]{10,62}$")
+
+
+@lru_cache(maxsize=4096)
+def _normalised(sender: str, region: str) -> str:
+    """``normalise_phone``, remembered for the numbers seen last (parents write again)."""
+    return normalise_phone(sender, region)
 
 
 class BadWebhook(ValueError):
@@ -69,7 +76,7 @@ def parse_form(
     if not sender:
         raise BadWebhook("From is missing")
     try:
-        phone = normalise_phone(sender, region)
+        phone = _normalised(sender, region)
     except ValueError:
         raise BadWebhook("From is not a phone number") from None
     try:

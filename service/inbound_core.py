@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -111,6 +111,14 @@ _CONVERSATION_COLUMNS = [
     CONVERSATIONS.c.handoff_staff_id,
     STAFF.c.id.label("therapist_found"),
     STAFF.c.name.label("therapist_name"),
+    # Whether a wake-up is stored and pending: when none is, cancelling wake-ups writes nothing.
+    exists()
+    .where(
+        DUE_WORK.c.family_id == FAMILIES.c.id,
+        DUE_WORK.c.done_at.is_(None),
+        DUE_WORK.c.kind == "wake",
+    )
+    .label("wakes_pending"),
 ]
 _AROUND = FAMILIES.outerjoin(CONVERSATIONS, CONVERSATIONS.c.family_id == FAMILIES.c.id).outerjoin(
     STAFF, STAFF.c.id == FAMILIES.c.therapist_id
@@ -277,7 +285,8 @@ def handle(
     connection = session.connection()
     if not _handled_here(connection, row.id, outcome):
         return None
-    return _apply(session, connection, services, row, outcome, message_id, now)
+    wakes_pending = bool(conversation.wakes_pending)
+    return _apply(session, connection, services, row, outcome, message_id, now, wakes_pending)
 
 
 def _context(services: Services, row: Row[Any], conversation: Row[Any], now: datetime) -> Context:
@@ -356,6 +365,21 @@ def outgoing(
     }
 
 
+class FamilyView:
+    """A family's columns (``FAMILY_FIELDS``) as plain attributes, without ORM bookkeeping."""
+
+    __slots__ = FAMILY_FIELDS
+
+    def __init__(self, values: Any) -> None:
+        for name in FAMILY_FIELDS:
+            setattr(self, name, values[name])
+
+    @property
+    def opted_out(self) -> bool:
+        """As ``Family.opted_out``."""
+        return getattr(self, "opted_out_at", None) is not None
+
+
 class _Rows:
     """New rows by table, written in one statement per table."""
 
@@ -363,8 +387,11 @@ class _Rows:
         self.messages: list[dict[str, Any]] = []
         self.other: dict[str, list[dict[str, Any]]] = {name: [] for name in INSERTS}
         self.queued: list[int] = []
+        self.wakes_stored = False  # a pending wake-up written by this transaction
 
     def write(self, connection: Connection) -> None:
+        if any(w["kind"] == "wake" and w["done_at"] is None for w in self.other["due_work"]):
+            self.wakes_stored = True
         if self.messages:
             self.queued.extend(connection.execute(QUEUE_MESSAGES, self.messages).scalars())
             self.messages = []
@@ -382,12 +409,13 @@ def _apply(
     outcome: Outcome,
     message_id: int,
     now: datetime,
+    wakes_pending: bool,
 ) -> list[int]:
     """Write the new state and every effect, as ``apply_outcome`` does."""
     before = row._mapping
-    # A transient Family (never added to the session) carries the settings the programme and
-    # the outbox read and change; what changed is written back with one UPDATE.
-    family = Family(**{name: before[name] for name in FAMILY_FIELDS})
+    # The family's columns as plain attributes, for the programme and the outbox to read and
+    # change like a Family's; what changed is written back with one UPDATE.
+    family = cast(Family, FamilyView(before))
     family.last_inbound_at = now
     state = outcome.state
     if _sync_family(family, state.variables):
@@ -462,7 +490,8 @@ def _apply(
             for work in rows.other["due_work"]:
                 if work["kind"] == "wake" and work["done_at"] is None:
                     work["done_at"], work["outcome"] = now, "cancelled"
-            connection.execute(CANCEL_WAKES, {"of_family": family.id, "now": now})
+            if wakes_pending or rows.wakes_stored:
+                connection.execute(CANCEL_WAKES, {"of_family": family.id, "now": now})
         elif isinstance(effect, FlowEnded):
             log.info("family %s finished flow %s", family.ref, effect.flow)
         elif isinstance(effect, Note):
