@@ -168,10 +168,10 @@ def run_one(kind: str, event: str, args: argparse.Namespace) -> dict[str, object
                     flush=True,
                 )
                 print(
-                    f"  per due item: {due_statements / args.families:.1f} statements in "
+                    f"  per due item: {due_statements / args.families:.2f} statements in "
                     f"{due_transactions / args.families:.2f} transactions, "
                     f"{1000 * due_cpu / args.families:.2f} ms CPU of this process; per message "
-                    f"sent: {(timers.statements - due_statements) / max(sent, 1):.1f} statements "
+                    f"sent: {(timers.statements - due_statements) / max(sent, 1):.2f} statements "
                     f"in {(timers.checkouts - due_transactions) / max(sent, 1):.2f} transactions",
                     flush=True,
                 )
@@ -219,7 +219,7 @@ def table(results: list[dict[str, object]]) -> str:
             f"| {r['db']} | {event} | {families:,} | {due:.2f} s "
             f"(claims {float(r['claim']):.2f} s, batches {float(r['do_work']):.2f} s) "  # type: ignore[arg-type]
             f"| {families / due:,.0f} "
-            f"| {int(r['due_statements']) / families:.1f} SQL statements in "  # type: ignore[call-overload]
+            f"| {int(r['due_statements']) / families:.2f} SQL statements in "  # type: ignore[call-overload]
             f"{int(r['due_transactions']) / families:.2f} transactions, "  # type: ignore[call-overload]
             f"{1000 * float(r['due_cpu']) / families:.2f} ms CPU here "  # type: ignore[arg-type]
             f"| {send:.2f} s | {sent / send if send else 0:,.0f} "
