@@ -13,12 +13,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, add_port, compare, remove_port
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -38,17 +40,38 @@ def signature_url(public_url: str | None, request_url: str, path: str, query: by
     return url
 
 
+@lru_cache(maxsize=4)
+def _validator(auth_token: str) -> RequestValidator:
+    return RequestValidator(auth_token)
+
+
 def signature_valid(
     auth_token: str, url: str, params: Mapping[str, Any], signature: str | None
 ) -> bool:
-    """True when ``X-Twilio-Signature`` matches what Twilio would compute."""
+    """True when ``X-Twilio-Signature`` matches what Twilio would compute.
+
+    As ``RequestValidator.validate`` (the URL with and without its port), but the second
+    signature is computed only when the first does not match.
+    """
     if not signature:
         return False
-    return bool(RequestValidator(auth_token).validate(url, params, signature))
+    validator = _validator(auth_token)
+    parsed = urlparse(url)
+    if "bodySHA256" in parse_qs(parsed.query):
+        return bool(validator.validate(url, params, signature))
+    return any(
+        compare(validator.compute_signature(candidate, params), signature)
+        for candidate in (remove_port(parsed), add_port(parsed))
+    )
+
+
+_NO_REPLY = str(MessagingResponse())
 
 
 def twiml(replies: Sequence[str] = ()) -> str:
     """A TwiML ``<Response>`` holding zero or more ``<Message>`` replies."""
+    if not replies:
+        return _NO_REPLY
     response = MessagingResponse()
     for body in replies:
         response.message(body)

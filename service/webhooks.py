@@ -44,9 +44,9 @@ def signed(view: Callable[..., Response]) -> Callable[..., Response]:
     def checked(*args: Any, **kwargs: Any) -> Response:
         settings = services().settings
         if settings.twilio_auth_token:
-            url = signature_url(
-                settings.public_url, request.url, request.path, request.query_string
-            )
+            # The request's own URL only matters without PUBLIC_URL (and costs to rebuild).
+            own = "" if settings.public_url else request.url
+            url = signature_url(settings.public_url, own, request.path, request.query_string)
             if not signature_valid(
                 settings.twilio_auth_token,
                 url,
