@@ -21,7 +21,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -131,6 +131,30 @@ def make_engine(url: str) -> Engine:
     )
 
 
+class Unit:
+    """A connection in a transaction, and an ORM session joined to it, made on first use."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """The ORM session on this transaction (it never commits or rolls back by itself)."""
+        if self._session is None:
+            self._session = Session(bind=self.connection, expire_on_commit=False)
+        return self._session
+
+    def flush(self) -> None:
+        if self._session is not None:
+            self._session.flush()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
 class Database:
     """The engine and the session factory of one process."""
 
@@ -143,6 +167,21 @@ class Database:
     def is_sqlite(self) -> bool:
         """SQLite claims work with a guarded UPDATE instead of SKIP LOCKED."""
         return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def unit(self) -> Iterator[Unit]:
+        """One transaction on one connection, with an ORM session on it only when one is asked for.
+
+        Commits if the block finishes (after flushing the session, if any), rolls back on any
+        error. For hot paths written in Core that sometimes need the ORM.
+        """
+        with self.engine.begin() as connection:
+            unit = Unit(connection)
+            try:
+                yield unit
+                unit.flush()
+            finally:
+                unit.close()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -110,19 +110,19 @@ def _process(
     media: list[dict[str, str]],
 ) -> InboundResult:
     now = services.now()
-    with services.db.transaction() as session:
-        found = inbound_core.find_family(session.connection(), phone)
+    with services.db.unit() as unit:
+        found = inbound_core.find_family(unit.connection, phone)
         if found is None:
-            return _not_a_family(session, services, sid, phone, channel, body, media, now)
+            return _not_a_family(unit.session, services, sid, phone, channel, body, media, now)
         message_id = inbound_core.store_inbound(
-            session.connection(), found.family.id, sid, channel, body, media, now
+            unit.connection, found.family.id, sid, channel, body, media, now
         )
         if message_id is None:
             return InboundResult(duplicate=True)
-        queued = inbound_core.handle(session, services, found, message_id, body, len(media), now)
+        queued = inbound_core.handle(unit, services, found, message_id, body, len(media), now)
         if queued is not None:
             return InboundResult(outbox=queued)
-        return _from_family(session, services, phone, message_id, body, media, now)
+        return _from_family(unit.session, services, phone, message_id, body, media, now)
 
 
 def _not_a_family(

@@ -22,7 +22,6 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, bindparam, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from flows.conversation import handle_message
 from flows.effects import (
@@ -44,6 +43,7 @@ from flows.effects import (
 from flows.screening import screen
 from messages.segments import count_segments
 from service.conversations import WORSE_BY, _sync_family, audio_url
+from service.db import Unit
 from service.models import (
     Answer,
     ConsentEvent,
@@ -247,7 +247,7 @@ def store_inbound(
 
 
 def handle(
-    session: Session,
+    unit: Unit,
     services: Services,
     found: Found,
     message_id: int,
@@ -282,11 +282,10 @@ def handle(
         _context(services, row, conversation, now),
         opted_out,
     )
-    connection = session.connection()
-    if not _handled_here(connection, row.id, outcome):
+    if not _handled_here(unit.connection, row.id, outcome):
         return None
     wakes_pending = bool(conversation.wakes_pending)
-    return _apply(session, connection, services, row, outcome, message_id, now, wakes_pending)
+    return _apply(unit, services, row, outcome, message_id, now, wakes_pending)
 
 
 def _context(services: Services, row: Row[Any], conversation: Row[Any], now: datetime) -> Context:
@@ -402,8 +401,7 @@ class _Rows:
 
 
 def _apply(
-    session: Session,
-    connection: Connection,
+    unit: Unit,
     services: Services,
     row: Row[Any],
     outcome: Outcome,
@@ -412,6 +410,7 @@ def _apply(
     wakes_pending: bool,
 ) -> list[int]:
     """Write the new state and every effect, as ``apply_outcome`` does."""
+    connection = unit.connection
     before = row._mapping
     # The family's columns as plain attributes, for the programme and the outbox to read and
     # change like a Family's; what changed is written back with one UPDATE.
@@ -419,7 +418,7 @@ def _apply(
     family.last_inbound_at = now
     state = outcome.state
     if _sync_family(family, state.variables):
-        reschedule(session, services, family, now)
+        reschedule(unit.session, services, family, now)
     week = state.variables.get("week")
     week = week if isinstance(week, int) else None
     rows = _Rows()
@@ -468,7 +467,7 @@ def _apply(
             )
             if effect.given:
                 rows.write(connection)  # rows in the order apply_outcome stores them
-                start_programme(session, services, family, now)
+                start_programme(unit.session, services, family, now)
         elif isinstance(effect, ScheduleWake | ScheduleFlow):
             wake = isinstance(effect, ScheduleWake)
             rows.other["due_work"].append(
