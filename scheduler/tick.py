@@ -89,6 +89,8 @@ def do_work(services: Services, work_id: int, token: str, now: datetime) -> tupl
             return "lost-claim", []
         family = lock_family(session, id=work.family_id)
         outcome, outbox, queued = _settle(session, services, work, family, now, flush=True)
+        if queued:
+            session.flush()
         return outcome, sorted({*outbox, *(m.id for m in queued)})
 
 
@@ -153,9 +155,8 @@ def insert_outbox(session: Session, messages: list[Message]) -> None:
     columns = [column.key for column in table.columns if column.key != "id"]
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for message in messages:
-        if not inspect(message).pending:
-            continue  # already flushed (a query in between autoflushed it)
-        session.expunge(message)
+        if not inspect(message).transient:
+            continue  # in the session already (a staff alert): the flush stores it
         values = {key: message.__dict__[key] for key in columns if key in message.__dict__}
         groups.setdefault(tuple(values), []).append(values)
     for rows in groups.values():

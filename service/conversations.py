@@ -137,16 +137,16 @@ def apply_outcome(
 ) -> Applied:
     """Write the new state and every effect in the caller's transaction.
 
-    ``flush=False`` leaves the new rows to the caller's next flush (the tick flushes once for a
-    batch of families); ``outbox`` then lists only rows already stored, the rest are in
-    ``messages``.
+    ``flush=False`` is for a caller that stores many families' rows at once (the tick): the new
+    messages are returned in ``messages`` outside the session, for it to insert, and the other
+    rows wait for its flush; ``outbox`` then lists only rows already stored.
     """
     applied = Applied()
     _store_state(session, services, family, outcome.state, now)
     week = outcome.state.variables.get("week")
     week = week if isinstance(week, int) else None
     for effect in outcome.effects:
-        _apply(session, services, family, effect, now, inbound, applied, week)
+        _apply(session, services, family, effect, now, inbound, applied, week, store=flush)
     if flush:
         session.flush()
         applied.outbox = sorted({*applied.outbox, *(m.id for m in applied.messages)})
@@ -203,10 +203,12 @@ def _apply(
     inbound: Message | None,
     applied: Applied,
     week: int | None,
+    *,
+    store: bool = True,
 ) -> None:
     if isinstance(effect, Send):
         applied.messages.append(
-            queue_message(session, services, family, effect, now, inbound, flush=False)
+            queue_message(session, services, family, effect, now, inbound, flush=False, add=store)
         )
     elif isinstance(effect, SaveAnswer):
         session.add(
@@ -373,10 +375,12 @@ def queue_message(
     inbound: Message | None = None,
     *,
     flush: bool = True,
+    add: bool = True,
 ) -> Message:
     """Put one message to the parent in the outbox, with its words fixed now.
 
-    ``flush=False`` leaves the row to the caller's next flush (one flush for many messages).
+    ``flush=False`` leaves the row to the caller's next flush (one flush for many messages);
+    ``add=False`` only builds the row, for the caller to store.
     """
     body = services.catalogue.render(send.key, send.variables, family.language)
     media = [{"url": send.media}] if send.media else None
@@ -403,6 +407,8 @@ def queue_message(
         created_at=now,
         updated_at=now,
     )
+    if not add:
+        return message
     session.add(message)
     if flush:
         session.flush()
