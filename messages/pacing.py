@@ -13,7 +13,7 @@ from collections.abc import Callable
 class Pacer:
     """Spaces calls per key at ``rate`` a second on average (0 = unpaced)."""
 
-    CATCH_UP = 2
+    CATCH_UP = 5  # slots a late sender may make up; more lateness than that is lost
 
     def __init__(
         self,
@@ -30,16 +30,14 @@ class Pacer:
         """Block until ``key`` may send again, then book its next slot.
 
         Slots are a fixed schedule, each one interval after the last, so a send that ran late
-        is made up by the next ones going early and the average holds the rate exactly. A slot
-        missed by more than ``CATCH_UP`` intervals (a long stall, or a quiet spell) is not made
-        up: the schedule starts again from now, so it never turns into a burst.
+        (the machine was busy, a commit was slow) is made up by the next ones going early, and
+        the average holds the rate exactly. At most ``CATCH_UP`` slots are made up, so however
+        long a stall, what follows it is at most that many sends in quick succession.
         """
         if not self.interval:
             return
         now = self.clock()
-        slot = self._next.get(key, now)
-        if slot < now - self.CATCH_UP * self.interval:
-            slot = now
+        slot = max(self._next.get(key, now), now - self.CATCH_UP * self.interval)
         if slot > now:
             self.sleep(slot - now)
         self._next[key] = slot + self.interval

@@ -46,6 +46,22 @@ def test_pacer_spaces_each_sender() -> None:
     assert fake.now == pytest.approx(100.4)
 
 
+def test_pacer_makes_up_a_late_send_and_bounds_the_catch_up() -> None:
+    fake = FakeTime()
+    pacer = Pacer(10, clock=fake.clock, sleep=fake.sleep)
+    pacer.wait("sms")
+    fake.now += 0.25  # that send ran 0.15 s past the next slot
+    for _ in range(3):
+        pacer.wait("sms")
+    # The next two slots (100.1, 100.2) are already past; the third (100.3) is waited for: four
+    # sends in 0.3 s, on schedule.
+    assert fake.sleeps == pytest.approx([0.05]) and fake.now == pytest.approx(100.3)
+    fake.now += 10  # a long stall: only CATCH_UP slots are made up, then the pace holds
+    for _ in range(Pacer.CATCH_UP + 2):
+        pacer.wait("sms")
+    assert fake.sleeps == pytest.approx([0.05, 0.1])
+
+
 def test_unpaced_never_sleeps() -> None:
     fake = FakeTime()
     pacer = Pacer(0, clock=fake.clock, sleep=fake.sleep)
