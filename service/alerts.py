@@ -320,15 +320,7 @@ def acknowledge(session: Session, alert: Alert, staff: Staff | None, now: dateti
         alert.acknowledged_at = now
         alert.acknowledged_by = staff.id if staff else None
         alert.status = "acknowledged"
-        session.add(
-            AlertEvent(
-                alert_id=alert.id,
-                kind="acknowledged",
-                staff_id=staff.id if staff else None,
-                role=staff.role if staff else "admin",
-                created_at=now,
-            )
-        )
+        _event(session, alert, "acknowledged", staff, now)
 
 
 def resolve(session: Session, alert: Alert, staff: Staff | None, now: datetime) -> None:
@@ -337,12 +329,16 @@ def resolve(session: Session, alert: Alert, staff: Staff | None, now: datetime) 
     if alert.resolved_at is None:
         alert.resolved_at = now
         alert.status = "resolved"
-        session.add(
-            AlertEvent(
-                alert_id=alert.id,
-                kind="resolved",
-                staff_id=staff.id if staff else None,
-                role=staff.role if staff else "admin",
-                created_at=now,
-            )
+        _event(session, alert, "resolved", staff, now)
+
+
+def _event(session: Session, alert: Alert, kind: str, staff: Staff | None, now: datetime) -> None:
+    session.add(
+        AlertEvent(
+            alert_id=alert.id,
+            kind=kind,
+            staff_id=staff.id if staff else None,
+            role=staff.role if staff else "admin",
+            created_at=now,
         )
+    )

@@ -253,16 +253,7 @@ def enrol(
     with services.db.transaction() as session:
         staff = session.scalar(select(Staff).where(Staff.phone == therapist_phone))
         if staff is None:
-            staff = add_staff(
-                session,
-                name="Jo Bloggs",
-                phone=therapist_phone,
-                email=None,
-                channel="sms",
-                role="therapist",
-                region="GB",
-                now=services.now(),
-            )
+            staff = new_staff(session, services, "Jo Bloggs", therapist_phone)
         family = enrol_family(
             session,
             EnrolRequest(
@@ -279,6 +270,28 @@ def enrol(
             now=services.now(),
         )
         return Enrolled(family.ref, family.phone, staff.ref, staff.phone)
+
+
+def new_staff(
+    session: Any, services: Services, name: str, phone: str, role: str = "therapist"
+) -> Any:
+    """A member of staff who gets texts by SMS."""
+    return add_staff(
+        session,
+        name=name,
+        phone=phone,
+        email=None,
+        channel="sms",
+        role=role,
+        region="GB",
+        now=services.now(),
+    )
+
+
+def add_therapist(services: Services, name: str, phone: str) -> str:
+    """A therapist, in a transaction of their own; returns their reference."""
+    with services.db.transaction() as session:
+        return str(new_staff(session, services, name, phone).ref)
 
 
 def with_clock(services: Services, moment: datetime) -> Services:

@@ -12,7 +12,15 @@ import re
 from typing import Any
 
 import pytest
-from conftest import PUBLIC_URL, Clock, Enrolled, enrol, inbound_form, post_signed
+from conftest import (
+    PUBLIC_URL,
+    Clock,
+    Enrolled,
+    add_therapist,
+    enrol,
+    inbound_form,
+    post_signed,
+)
 from sqlalchemy import func, select
 from test_alerts import DUTY, rota
 
@@ -294,20 +302,7 @@ def test_caseload_shows_status_week_and_last_contact_and_filters(
 
 def test_enrol_form_enrols_and_the_opening_message_shows(services: Services, admin: Any) -> None:
     rota(services)
-    with services.db.transaction() as session:
-        from service.enrolment import add_staff
-
-        staff = add_staff(
-            session,
-            name="Pat Lee",
-            phone="+447700900777",
-            email=None,
-            channel="sms",
-            role="therapist",
-            region="GB",
-            now=services.now(),
-        )
-        staff_ref = staff.ref
+    staff_ref = add_therapist(services, "Pat Lee", "+447700900777")
     bad = post_form(
         admin,
         "/admin/families/new",

@@ -7,13 +7,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import Clock, enrol, inbound_form, post_signed
+from conftest import Clock, enrol, inbound_form, new_staff, post_signed
 from sqlalchemy import select
 from test_schedule import DATA, consent, run_until
 
 from scheduler.tick import run_tick
 from service.alerts import RULES, deadline, raise_alert
-from service.enrolment import add_staff
 from service.models import Alert, AlertEvent, Family, Measure, Message
 from service.wiring import Services, build_services
 
@@ -23,16 +22,7 @@ DUTY, SAFEGUARDING, LEAD = "+447700900601", "+447700900602", "+447700900603"
 def rota(services: Services) -> None:
     with services.db.transaction() as session:
         for phone, role in ((DUTY, "duty"), (SAFEGUARDING, "safeguarding"), (LEAD, "lead")):
-            add_staff(
-                session,
-                name=role.title(),
-                phone=phone,
-                email=None,
-                channel="sms",
-                role=role,
-                region="GB",
-                now=services.now(),
-            )
+            new_staff(session, services, role.title(), phone, role)
 
 
 def code_in(body: str) -> str:

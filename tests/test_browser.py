@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Clock, inbound_form, post_signed
+from conftest import Clock, add_therapist, inbound_form, post_signed
 from sqlalchemy import select
 from test_admin import PASSWORD, make_user
 from test_alerts import rota
@@ -27,7 +27,6 @@ from werkzeug.serving import make_server
 
 from scheduler.tick import run_tick
 from service import create_app
-from service.enrolment import add_staff
 from service.models import Conversation, Family, Message
 from service.wiring import Services
 
@@ -145,18 +144,7 @@ def test_a_therapists_day(
     backend: str,
 ) -> None:
     rota(services)
-    with services.db.transaction() as session:
-        staff = add_staff(
-            session,
-            name="Jo Bloggs",
-            phone="+447700900555",
-            email=None,
-            channel="sms",
-            role="therapist",
-            region="GB",
-            now=services.now(),
-        )
-        staff_ref = staff.ref
+    staff_ref = add_therapist(services, "Jo Bloggs", "+447700900555")
     make_user(services, "jo@nhs.example", "therapist", staff_ref)
     phone = "+447700900123"
 

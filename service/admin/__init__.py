@@ -87,6 +87,13 @@ def now() -> datetime:
     return services().now()
 
 
+def record(
+    db: Any, action: str, *, family_ref: str | None = None, detail: str | None = None
+) -> None:
+    """A line of the audit log for what the signed-in user just did or saw."""
+    audit(db, db.get(User, viewer().id), action, now(), family_ref=family_ref, detail=detail)
+
+
 @login_manager.user_loader
 def _load(user_id: str) -> Login | None:
     if not user_id.isdigit():

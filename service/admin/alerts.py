@@ -11,12 +11,12 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from service.admin import bp, now, roles, services, viewer
+from service.admin import bp, now, record, roles, services, viewer
 from service.alerts import acknowledge, resolve
-from service.auth import audit, families_for, may_see
+from service.auth import families_for, may_see
 from service.conversations import lock_family
 from service.handoff import hand_back, staff_to_parent
-from service.models import Alert, Conversation, Family, Staff, User
+from service.models import Alert, Conversation, Family, Staff
 from service.programme import resume_after_alert
 
 URGENCY_ORDER = case((Alert.urgency == "urgent", 0), (Alert.urgency == "soon", 1), else_=2)
@@ -106,11 +106,9 @@ def act(code: str) -> Response:
         else:
             flash("Unknown action.", "error")
             return _back()
-        audit(
+        record(
             db,
-            db.get(User, user.id),
             f"alert {action.replace('_', ' ')}",
-            moment,
             family_ref=family.ref,
             detail=f"alert {alert.code} ({alert.kind})",
         )

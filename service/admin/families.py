@@ -14,9 +14,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from service.admin import bp, now, roles, services, viewer
+from service.admin import bp, now, record, roles, services, viewer
 from service.admin.charts import Series, legend, line_chart
-from service.auth import audit, clinical, families_for, may_see
+from service.auth import clinical, families_for, may_see
 from service.conversations import lock_family
 from service.enrolment import WEEKDAYS, EnrolmentError, EnrolRequest, enrol_family
 from service.models import (
@@ -259,7 +259,7 @@ def family(ref: str) -> str:
         staff = {s.id: s.name for s in everyone}
         therapists = [s for s in everyone if s.active and s.role == "therapist"]
         handoff = found.conversation.handoff_staff_id if found.conversation else None
-        audit(db, db.get(User, user.id), "viewed family", moment, family_ref=found.ref)
+        record(db, "viewed family", family_ref=found.ref)
         context = dict(
             family=found,
             zone=ZoneInfo(found.timezone),
@@ -308,11 +308,9 @@ def pause_family(ref: str) -> BaseResponse:
             flash("Only a family on the programme can be paused.", "error")
             return _back(found.ref)
         pause(db, found, weeks, now())
-        audit(
+        record(
             db,
-            db.get(User, viewer().id),
             "paused",
-            now(),
             family_ref=found.ref,
             detail=f"{weeks} weeks",
         )
@@ -329,7 +327,7 @@ def resume_family(ref: str) -> BaseResponse:
             flash("This family is not paused.", "error")
             return _back(found.ref)
         resume(db, found, now())
-        audit(db, db.get(User, viewer().id), "resumed", now(), family_ref=found.ref)
+        record(db, "resumed", family_ref=found.ref)
     flash("Resumed: the next step comes at the family's next session time.", "ok")
     return _back(ref)
 
@@ -351,11 +349,9 @@ def move_family(ref: str) -> BaseResponse:
             return _back(found.ref)
         before = found.therapist.ref
         found.therapist_id = staff.id
-        audit(
+        record(
             db,
-            db.get(User, viewer().id),
             "moved to therapist",
-            now(),
             family_ref=found.ref,
             detail=f"{before} -> {staff.ref}",
         )
@@ -377,7 +373,7 @@ def add_note(ref: str) -> BaseResponse:
         db.add(
             Note(family_id=found.id, user_id=viewer().id, text=text[:MAX_NOTE], created_at=now())
         )
-        audit(db, db.get(User, viewer().id), "added note", now(), family_ref=found.ref)
+        record(db, "added note", family_ref=found.ref)
     flash("Note saved.", "ok")
     return _back(ref)
 
@@ -421,7 +417,7 @@ def export(ref: str) -> Response:
     with services().db.transaction() as db:
         found = _family_or_404(db, ref)
         data = export_of(db, found)
-        audit(db, db.get(User, viewer().id), "exported", now(), family_ref=found.ref)
+        record(db, "exported", family_ref=found.ref)
     body = json.dumps(data, indent=2, ensure_ascii=False)
     return Response(
         body,
@@ -461,7 +457,7 @@ def erase_family(ref: str) -> BaseResponse:
             return _back(found.ref)
         db.expunge(found)
         erase(db, found)
-        audit(db, db.get(User, viewer().id), "erased", now(), family_ref=found.ref)
+        record(db, "erased", family_ref=found.ref)
     flash(f"Everything stored about {found.ref} has been erased.", "ok")
     return redirect(url_for("admin.families"))
 
@@ -520,7 +516,7 @@ def enrol() -> str | BaseResponse | tuple[str, int]:
                 now=svc.now(),
             )
             family.enrolled_by_user_id = user.id
-            audit(db, db.get(User, user.id), "enrolled", svc.now(), family_ref=family.ref)
+            record(db, "enrolled", family_ref=family.ref)
             new_ref = family.ref
     except EnrolmentError as exc:
         reason = str(exc).replace("--", "").replace("-", " ", 1)
