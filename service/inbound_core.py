@@ -16,6 +16,8 @@ webhook run through this path, and ``tests/test_inbound_core.py`` compares the o
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
@@ -175,11 +177,12 @@ CANCEL_WAKES = (
     .values(done_at=bindparam("now", type_=DUE_WORK.c.done_at.type), outcome="cancelled")
 )
 QUEUE_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+# inline(): no RETURNING of the new id (nothing reads it; and none may be read in a pipeline).
 INSERTS = {
-    "answers": insert(ANSWERS),
-    "measures": insert(MEASURES),
-    "due_work": insert(DUE_WORK),
-    "consent_events": insert(CONSENT_EVENTS),
+    "answers": insert(ANSWERS).inline(),
+    "measures": insert(MEASURES).inline(),
+    "due_work": insert(DUE_WORK).inline(),
+    "consent_events": insert(CONSENT_EVENTS).inline(),
 }
 
 
@@ -389,11 +392,19 @@ class _Rows:
         self.wakes_stored = False  # a pending wake-up written by this transaction
 
     def write(self, connection: Connection) -> None:
-        if any(w["kind"] == "wake" and w["done_at"] is None for w in self.other["due_work"]):
-            self.wakes_stored = True
+        self.write_messages(connection)
+        self.write_others(connection)
+
+    def write_messages(self, connection: Connection) -> None:
+        """The outgoing messages (their ids are read back)."""
         if self.messages:
             self.queued.extend(connection.execute(QUEUE_MESSAGES, self.messages).scalars())
             self.messages = []
+
+    def write_others(self, connection: Connection) -> None:
+        """Every other new row (nothing is read back)."""
+        if any(w["kind"] == "wake" and w["done_at"] is None for w in self.other["due_work"]):
+            self.wakes_stored = True
         for name, rows in self.other.items():
             if rows:
                 connection.execute(INSERTS[name], rows)
@@ -498,6 +509,34 @@ def _apply(
     if family.opted_out_at is None:  # checkins.heard_from
         family.missed_check_ins = 0
         family.nudged_at = None
+    with _pipelined(connection):
+        _store(connection, family, before, state, rows, now)
+    rows.write_messages(connection)
+    return sorted(rows.queued)
+
+
+@contextmanager
+def _pipelined(connection: Connection) -> Iterator[None]:
+    """On PostgreSQL, statements whose results are not read go in one round trip (psycopg's
+    pipeline mode: sent together, executed in order, any error raised at the end of the block)."""
+    dbapi_connection = connection.connection.dbapi_connection
+    pipeline = getattr(dbapi_connection, "pipeline", None)
+    if connection.dialect.name != "postgresql" or pipeline is None:
+        yield
+        return
+    with pipeline():
+        yield
+
+
+def _store(
+    connection: Connection,
+    family: Family,
+    before: Any,
+    state: ConversationState,
+    rows: _Rows,
+    now: datetime,
+) -> None:
+    """The new state, the family's changed columns and the new rows other than messages."""
     connection.execute(
         STORE_STATE,
         {
@@ -512,8 +551,7 @@ def _apply(
         },
     )
     _store_family(connection, family, before)
-    rows.write(connection)
-    return sorted(rows.queued)
+    rows.write_others(connection)
 
 
 def _store_family(connection: Connection, family: Family, before: Any) -> None:
