@@ -115,7 +115,7 @@ def _process(
         if found is None:
             return _not_a_family(unit.session, services, sid, phone, channel, body, media, now)
         message_id = inbound_core.store_inbound(
-            unit.connection, found.family.id, sid, channel, body, media, now
+            unit.connection, found, sid, channel, body, media, now
         )
         if message_id is None:
             return InboundResult(duplicate=True)

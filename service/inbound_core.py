@@ -1,16 +1,18 @@
 """The inbound hot path in a handful of prepared SQLAlchemy Core statements.
 
 A parent's ordinary message (an answer, a question the flow does not expect, consent, a session
-day or time) is read, run through the engine and written here without the ORM's unit of work:
-one statement reads (and on PostgreSQL locks) the family, one more its conversation and therapist,
-one stores the message, and one each writes the new state, the family and each kind of new row.
-Everything else (a number nobody enrolled, staff, a risky message, a conversation a person has
-taken over, alerts, STOP and START, PAUSE and RESUME, getting worse) goes through the ORM path in
-``service.inbound``, in the same transaction, with the stored message.
+day or time) is read, run through the engine and written here without the ORM's unit of work.
+SQLite: one statement reads the family, its conversation and therapist, one stores the message.
+PostgreSQL: one locks and reads the family, one stores the message and reads the conversation.
+Then one statement each writes the new state, the family's changed columns and each kind of new
+row (on PostgreSQL those go in one round trip), and one the replies. Everything else (a number
+nobody enrolled, staff, a risky message, a conversation a person has taken over, alerts, STOP
+and START, PAUSE and RESUME, getting worse) goes through the ORM path in ``service.inbound``, in
+the same transaction, with the stored message.
 
 What this writes is exactly what ``service.conversations.apply_outcome`` would: the tests of the
-webhook run through this path, and ``tests/test_inbound_core.py`` compares the outgoing rows with
-``queue_message``'s.
+webhook run through this path, and ``tests/test_inbound_core.py`` compares what it writes with
+what the ORM path writes.
 """
 
 from __future__ import annotations
@@ -133,24 +135,45 @@ FAMILY_AND_CONVERSATION = (
     .where(FAMILIES.c.phone == bindparam("phone"))
 )
 # PostgreSQL: lock the family row first; a row joined into the locking query would be read as it
-# was before the wait, so the conversation and therapist are read by a second statement.
+# was before the wait, so the conversation and therapist are read by a second statement
+# (STORE_AND_READ).
 LOCK_FAMILY = (
     select(*_FAMILY_COLUMNS).where(FAMILIES.c.phone == bindparam("phone")).with_for_update()
 )
-CONVERSATION_OF = (
-    select(*_CONVERSATION_COLUMNS)
-    .select_from(_AROUND)
-    .where(FAMILIES.c.id == bindparam("family_id"))
-)
 # The message, stored once: a MessageSid already stored inserts nothing and returns no id.
+_INBOUND_FIELDS = (
+    "direction",
+    "family_id",
+    "staff_id",
+    "channel",
+    "twilio_sid",
+    "body",
+    "media",
+    "status",
+    "reply",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
 STORE_INBOUND = {
     "sqlite": sqlite.insert(MESSAGES)
     .on_conflict_do_nothing(index_elements=["twilio_sid"])
     .returning(MESSAGES.c.id),
-    "postgresql": postgresql.insert(MESSAGES)
-    .on_conflict_do_nothing(index_elements=["twilio_sid"])
-    .returning(MESSAGES.c.id),
 }
+# PostgreSQL, after LOCK_FAMILY: the message stored and the conversation read in one statement
+# (the statement starts after the lock is held, so what it reads is current).
+_STORED = (
+    postgresql.insert(MESSAGES)
+    .values({n: bindparam(f"in_{n}", type_=MESSAGES.c[n].type) for n in _INBOUND_FIELDS})
+    .on_conflict_do_nothing(index_elements=["twilio_sid"])
+    .returning(MESSAGES.c.id)
+    .cte("stored")
+)
+STORE_AND_READ = (
+    select(select(_STORED.c.id).scalar_subquery().label("stored_id"), *_CONVERSATION_COLUMNS)
+    .select_from(_AROUND)
+    .where(FAMILIES.c.id == bindparam("family_id"))
+)
 PREVIOUS_MEASURE = (
     select(MEASURES.c.value)
     .where(MEASURES.c.family_id == bindparam("family_id"), MEASURES.c.name == bindparam("name"))
@@ -211,20 +234,20 @@ class Found:
 
 
 def find_family(connection: Connection, phone: str) -> Found | None:
-    """Read the family writing from ``phone``, locking its row until commit on PostgreSQL."""
+    """Read the family writing from ``phone``, locking its row until commit on PostgreSQL.
+
+    On PostgreSQL the conversation is read by ``store_inbound``, after the lock is held.
+    """
     if connection.dialect.name == "sqlite":
         row = connection.execute(FAMILY_AND_CONVERSATION, {"phone": phone}).first()
         return None if row is None else Found(row, row)
     family = connection.execute(LOCK_FAMILY, {"phone": phone}).first()
-    if family is None:
-        return None
-    conversation = connection.execute(CONVERSATION_OF, {"family_id": family.id}).first()
-    return Found(family, conversation)
+    return None if family is None else Found(family, None)
 
 
 def store_inbound(
     connection: Connection,
-    family_id: int,
+    found: Found,
     sid: str,
     channel: str,
     body: str,
@@ -234,18 +257,26 @@ def store_inbound(
     """Store the family's message; None when its MessageSid is stored already (a retry)."""
     row = {
         "direction": "in",
-        "family_id": family_id,
+        "family_id": found.family.id,
         "staff_id": None,
         "channel": channel,
         "twilio_sid": sid,
         "body": body,
         "media": media or None,
         "status": "received",
+        "reply": False,
+        "attempts": 0,
         "created_at": now,
         "updated_at": now,
     }
-    statement = STORE_INBOUND[connection.dialect.name]
-    stored: int | None = connection.execute(statement, row).scalar()
+    if connection.dialect.name == "postgresql":
+        # One round trip: store the message and read the conversation (the lock is held).
+        params = {f"in_{name}": value for name, value in row.items()}
+        read = connection.execute(STORE_AND_READ, {"family_id": found.family.id, **params}).one()
+        found.conversation = read
+        stored_id: int | None = read.stored_id
+        return stored_id
+    stored: int | None = connection.execute(STORE_INBOUND["sqlite"], row).scalar()
     return stored
 
 
