@@ -29,6 +29,7 @@ from service.conversations import (
     lock_family,
     state_of,
 )
+from service.delivery import settle_early
 from service.models import DueWork, Family, Message
 from service.outbox import SendReport, drain, reconcile
 from service.programme import HELD, catch_up, resume
@@ -268,4 +269,5 @@ def run_tick(services: Services, now: datetime | None = None) -> TickReport:
                 report.work_skipped += 1
     report.reconciled = reconcile(services)
     report.sent = drain(services)
+    settle_early(services)  # delivery reports that came before their SID was stored
     return report

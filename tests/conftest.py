@@ -38,6 +38,7 @@ SMS_FROM = "+447700900000"
 WHATSAPP_FROM = "whatsapp:+447700900009"
 PG_URL = os.environ.get("TEST_DATABASE_URL") or None
 TABLES = (
+    "early_statuses",
     "audit_events",
     "login_attempts",
     "notes",

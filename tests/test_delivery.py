@@ -241,3 +241,62 @@ def test_backoff_then_failure_is_visible(services: Services, standin: Any, clock
         row = session.scalar(select(Message).where(Message.family_id.is_not(None)))
     assert row is not None and row.status == "failed" and row.last_error
     assert clock.now - row.created_at < timedelta(hours=6)
+
+
+class ReportsFirst:
+    """A gateway whose delivery report reaches the app before the sender has stored the SID:
+    Twilio answers the send, then its callback wins the race against our own commit."""
+
+    def __init__(self, gateway: Any, client: Any, status: str, code: int | None) -> None:
+        self.gateway, self.client, self.status, self.code = gateway, client, status, code
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.gateway, name)
+
+    def send(self, request: Any) -> Any:
+        result = self.gateway.send(request)
+        if result.sid:
+            report(self.client, result.sid, self.status, self.code)
+        return result
+
+
+def test_a_report_that_beats_its_sid_is_kept_and_applied(
+    services: Services, standin: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    import scheduler.tick
+    from service.models import EarlyStatus, Family, Message
+
+    enrolled = enrol(services)
+    racing = replace(services, gateway=ReportsFirst(services.gateway, client, "failed", 21610))
+    with monkeypatch.context() as patched:  # this tick stops short of applying kept reports
+        patched.setattr(scheduler.tick, "settle_early", lambda _services: 0)
+        run_tick(racing)
+    [sent] = standin.sent_to(enrolled.phone)
+    with services.db.transaction() as session:
+        assert session.scalars(select(EarlyStatus.sid)).all() == [sent.sid]  # kept, not dropped
+        family = session.scalar(select(Family))
+        assert family is not None and not family.opted_out
+    run_tick(services)  # the next tick applies it
+    with services.db.transaction() as session:
+        family = session.scalar(select(Family))
+        message = session.scalar(select(Message).where(Message.twilio_sid == sent.sid))
+        assert family is not None and family.opted_out
+        assert message is not None and message.status == "failed" and message.error_code == 21610
+        assert session.scalars(select(EarlyStatus)).all() == []
+
+
+def test_reports_for_sids_that_never_come_are_forgotten(
+    services: Services, client: Any, clock: Clock
+) -> None:
+    from service.models import EarlyStatus
+
+    report(client, "SM" + "a" * 32, "delivered")
+    report(client, "not-a-sid", "delivered")  # not Twilio's shape: not kept
+    with services.db.transaction() as session:
+        assert len(session.scalars(select(EarlyStatus)).all()) == 1
+    clock.advance(days=4)
+    run_tick(services)
+    with services.db.transaction() as session:
+        assert session.scalars(select(EarlyStatus)).all() == []
