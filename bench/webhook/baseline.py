@@ -2,9 +2,10 @@
 
 A bare Flask app with ``POST /twilio/messages`` that reads Twilio's form, writes ONE row and answers
 a constant TwiML string. It uses the service's own engine settings (``service.db.make_engine``:
-WAL, busy timeout, ``BEGIN IMMEDIATE`` and NullPool on SQLite; the psycopg pool with pre-ping on
-PostgreSQL), so the difference to the real webhook is the webhook's own work: signature check,
-dedupe, family lock, engine step, state and outbox writes, TwiML.
+WAL, busy timeout, a small pool, and writers queued on the lock file before ``BEGIN IMMEDIATE`` on
+SQLite; the psycopg pool with pre-ping on PostgreSQL), so the difference to the real webhook is the
+webhook's own work: signature check, dedupe, family lock, engine step, state and outbox writes,
+TwiML.
 
 Run by ``bench/webhook/run.py`` as ``gunicorn 'baseline:create_app()'`` with
 ``BENCH_DATABASE_URL`` set.
