@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, exists, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, exists, insert, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from flows.conversation import handle_message
@@ -109,6 +109,10 @@ FAMILY_FIELDS = (
 )
 CONVERSATION_FIELDS = ("flow", "flow_version", "step", "waiting", "attempts", "variables")
 _FAMILY_COLUMNS = [FAMILIES.c[name] for name in FAMILY_FIELDS]
+# "Not done yet", written so that PostgreSQL cannot answer it from ix_due_work_pending: with
+# statistics that say pending rows are rare (a fresh database; one whose statistics predate the
+# calendars), it would read every pending row of every family there instead of the family's few.
+_NOT_DONE = DUE_WORK.c.done_at.is_(None).is_(true())
 _CONVERSATION_COLUMNS = [
     CONVERSATIONS.c.family_id.label("conversation_of"),
     *(CONVERSATIONS.c[name] for name in CONVERSATION_FIELDS),
@@ -117,11 +121,7 @@ _CONVERSATION_COLUMNS = [
     STAFF.c.name.label("therapist_name"),
     # Whether a wake-up is stored and pending: when none is, cancelling wake-ups writes nothing.
     exists()
-    .where(
-        DUE_WORK.c.family_id == FAMILIES.c.id,
-        DUE_WORK.c.done_at.is_(None),
-        DUE_WORK.c.kind == "wake",
-    )
+    .where(DUE_WORK.c.family_id == FAMILIES.c.id, _NOT_DONE, DUE_WORK.c.kind == "wake")
     .label("wakes_pending"),
 ]
 _AROUND = FAMILIES.outerjoin(CONVERSATIONS, CONVERSATIONS.c.family_id == FAMILIES.c.id).outerjoin(
@@ -194,7 +194,7 @@ CANCEL_WAKES = (
     update(DUE_WORK)
     .where(
         DUE_WORK.c.family_id == bindparam("of_family"),
-        DUE_WORK.c.done_at.is_(None),
+        _NOT_DONE,
         DUE_WORK.c.kind.in_(["wake"]),
     )
     .values(done_at=bindparam("now", type_=DUE_WORK.c.done_at.type), outcome="cancelled")

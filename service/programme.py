@@ -13,7 +13,7 @@ import math
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from flows.timing import (
@@ -70,9 +70,11 @@ _DONE_EVENTS = select(_DUE_WORK.c.payload).where(
     _DUE_WORK.c.done_at.is_not(None),
     _DUE_WORK.c.outcome == "done",
 )
+# By its unique key; "(done_at IS NULL) IS TRUE" so that PostgreSQL cannot pick ix_due_work_pending
+# instead when its statistics say pending rows are rare (it then reads every pending row).
 _MOVE_BY_KEY = (
     update(_DUE_WORK)
-    .where(_DUE_WORK.c.dedupe_key == bindparam("key"), _DUE_WORK.c.done_at.is_(None))
+    .where(_DUE_WORK.c.dedupe_key == bindparam("key"), _DUE_WORK.c.done_at.is_(None).is_(true()))
     .values(
         due_at=bindparam("due", type_=_DUE_WORK.c.due_at.type),
         claimed_until=None,
