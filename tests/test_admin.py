@@ -29,6 +29,7 @@ from service import create_app
 from service.admin import ago
 from service.auth import MAX_FAILURES_PER_EMAIL, add_user
 from service.cli import main
+from service.inbound import handle_inbound
 from service.models import Alert, AuditEvent, DueWork, Family, LoginAttempt, Message, Note, User
 from service.wiring import Services
 
@@ -270,8 +271,11 @@ def test_school_staff_see_families_they_enrolled_without_notes_or_alerts(
     ref = response.headers["Location"].rsplit("/", 1)[-1]
     page = client.get("/admin/families").get_data(as_text=True)
     assert ref in page and family.ref not in page  # not theirs: enrolled by someone else
+    run_tick(services)
+    handle_inbound(services, inbound_form("+447700900321", "yes, she cries at the gate"))
     own = client.get(f"/admin/families/{ref}").get_data(as_text=True)
     assert "Robin" in own and "Add a note" not in own
+    assert "cries at the gate" not in own and "1 from them" in own  # words: therapist only
     assert client.get("/admin/alerts").status_code == 403
     assert (
         post_form(
