@@ -27,6 +27,9 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+# Execution option of ``Database.reading``: on SQLite the "transaction" issues no BEGIN at all.
+READ_ONLY = "bravesteps_read_only"
+
 _held = threading.local()  # .held: this thread holds the writer lock (see _WriterLockConnection)
 
 
@@ -115,6 +118,8 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
+            if connection.get_execution_options().get(READ_ONLY):
+                return  # each statement reads on its own (autocommit): no BEGIN, no lock
             dbapi_connection = connection.connection.dbapi_connection
             if isinstance(dbapi_connection, _WriterLockConnection):
                 dbapi_connection.acquire_writer_lock()
@@ -182,6 +187,19 @@ class Database:
                 unit.flush()
             finally:
                 unit.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads only, outside any write transaction.
+
+        On SQLite it takes neither the writers' lock nor ``BEGIN IMMEDIATE``: each statement reads
+        the last committed state on its own (WAL readers wait for no writer), so what it read may
+        be stale by the time a write transaction starts. Writing through it is a mistake (it would
+        run unlocked); on PostgreSQL it is an ordinary transaction, rolled back at the end.
+        """
+        with self.engine.connect() as connection:
+            connection.execution_options(**{READ_ONLY: True})
+            yield connection
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -110,6 +110,13 @@ def _process(
     media: list[dict[str, str]],
 ) -> InboundResult:
     now = services.now()
+    planned = None
+    if services.db.is_sqlite:
+        # SQLite writers take turns (one lock): read and run the engine before taking it, so that
+        # only the writes are serialised. Under the lock ``handle`` uses this only if the family
+        # and its conversation still read the same; if not, it decides again.
+        with services.db.reading() as connection:
+            planned = inbound_core.plan(connection, services, phone, body, len(media), now)
     with services.db.unit() as unit:
         found = inbound_core.find_family(unit.connection, phone)
         if found is None:
@@ -119,7 +126,9 @@ def _process(
         )
         if message_id is None:
             return InboundResult(duplicate=True)
-        queued = inbound_core.handle(unit, services, found, message_id, body, len(media), now)
+        queued = inbound_core.handle(
+            unit, services, found, message_id, body, len(media), now, planned
+        )
         if queued is not None:
             return InboundResult(outbox=queued)
         return _from_family(unit.session, services, phone, message_id, body, media, now)

@@ -280,6 +280,36 @@ def store_inbound(
     return stored
 
 
+class Plan:
+    """SQLite: what the engine made of a message from the family as read before the writers'
+    lock. ``read`` is the joined family/conversation row it was decided from; ``outcome`` is None
+    when the message is for the ORM path. Used under the lock only if that row reads the same
+    again (see ``handle``); otherwise the message is decided afresh there.
+    """
+
+    __slots__ = ("outcome", "read")
+
+    def __init__(self, read: Row[Any], outcome: Outcome | None) -> None:
+        self.read = read
+        self.outcome = outcome
+
+
+def plan(
+    connection: Connection,
+    services: Services,
+    phone: str,
+    body: str,
+    media_count: int,
+    now: datetime,
+) -> Plan | None:
+    """SQLite, before the writers' lock (``Database.reading``): read the family and run the
+    engine, so that only the writes wait for the lock. None: no family writes from ``phone``."""
+    row = connection.execute(FAMILY_AND_CONVERSATION, {"phone": phone}).first()
+    if row is None:
+        return None
+    return Plan(row, decide(services, row, row, body, media_count, now))
+
+
 def handle(
     unit: Unit,
     services: Services,
@@ -288,12 +318,40 @@ def handle(
     body: str,
     media_count: int,
     now: datetime,
+    planned: Plan | None = None,
 ) -> list[int] | None:
     """Run the engine on the message and write what follows; None leaves it to the ORM path.
+
+    ``planned``: the engine's outcome from an earlier, unlocked read (SQLite). It is used only
+    when the family and conversation read now, under the lock, equal the row it was decided from
+    (every column the engine, the screening and the writes read, state and variables included);
+    otherwise the message is decided again here, from the current state, so a message handled in
+    between is never overwritten or applied twice.
 
     Returns the ids of the messages queued. Nothing is written before the decision is made.
     """
     row, conversation = found.family, found.conversation
+    if planned is not None and conversation is not None and planned.read == conversation:
+        outcome = planned.outcome
+    else:
+        outcome = decide(services, row, conversation, body, media_count, now)
+    if outcome is None or conversation is None:
+        return None
+    if not _handled_here(unit.connection, row.id, outcome):
+        return None
+    wakes_pending = bool(conversation.wakes_pending)
+    return _apply(unit, services, row, outcome, message_id, now, wakes_pending)
+
+
+def decide(
+    services: Services,
+    row: Row[Any],
+    conversation: Row[Any] | None,
+    body: str,
+    media_count: int,
+    now: datetime,
+) -> Outcome | None:
+    """The engine's outcome for the message, or None when the ORM path must handle it."""
     if conversation is None or conversation.conversation_of is None:
         return None  # no conversation row yet: the ORM path makes one
     opted_out = row.opted_out_at is not None
@@ -309,17 +367,13 @@ def handle(
         attempts=conversation.attempts,
         variables=dict(conversation.variables or {}),
     )
-    outcome = handle_message(
+    return handle_message(
         services.flows,
         state,
         MessageIn(body, media_count),
         _context(services, row, conversation, now),
         opted_out,
     )
-    if not _handled_here(unit.connection, row.id, outcome):
-        return None
-    wakes_pending = bool(conversation.wakes_pending)
-    return _apply(unit, services, row, outcome, message_id, now, wakes_pending)
 
 
 def _context(services: Services, row: Row[Any], conversation: Row[Any], now: datetime) -> Context:

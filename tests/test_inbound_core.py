@@ -21,6 +21,7 @@ from flows.effects import Send
 from scheduler.tick import run_tick
 from service import create_app, inbound_core
 from service.conversations import queue_message
+from service.inbound import handle_inbound
 from service.models import Answer, ConsentEvent, Conversation, DueWork, Family, Measure, Message
 from service.wiring import Services, build_services
 
@@ -216,3 +217,64 @@ def test_outgoing_rows_are_queue_messages_rows(
             for name, value in row.items():
                 assert getattr(expected, name) == value, name
         session.rollback()
+
+
+STALE, IN_ORDER = "+447700900203", "+447700900204"
+
+
+def test_a_plan_made_from_a_stale_read_is_redone_under_the_lock(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite decides a message before taking the writers' lock. If another message of the family
+    is handled in between, the first is decided again from the new state: the family ends up as
+    if the two had come one after the other, with nothing applied twice or overwritten."""
+    if not services.db.is_sqlite:
+        pytest.skip("PostgreSQL locks the family before reading; there is no plan")
+    enrol(services, phone=STALE)
+    enrol(services, phone=IN_ORDER)
+    run_tick(services)
+    decided: list[str] = []
+    real_decide, real_plan = inbound_core.decide, inbound_core.plan
+
+    def decide(svc: Services, row: Any, conversation: Any, body: str, *args: Any) -> Any:
+        decided.append(body)
+        return real_decide(svc, row, conversation, body, *args)
+
+    overtaken: list[str] = []
+
+    def plan(connection: Any, svc: Services, phone: str, body: str, *args: Any) -> Any:
+        planned = real_plan(connection, svc, phone, body, *args)
+        if phone == STALE and body == "Monday" and not overtaken:
+            # Another message of the family is handled after the read, before the lock.
+            overtaken.append(body)
+            assert not handle_inbound(svc, inbound_form(STALE, "Yes")).duplicate
+        return planned
+
+    monkeypatch.setattr(inbound_core, "decide", decide)
+    monkeypatch.setattr(inbound_core, "plan", plan)
+    # The same two messages, one after the other: consent first, then the session day.
+    for body in ("Yes", "Monday"):
+        assert not handle_inbound(services, inbound_form(IN_ORDER, body)).duplicate
+    assert decided == ["Yes", "Monday"]  # each decided once: the unlocked plan was used
+    decided.clear()
+    result = handle_inbound(services, inbound_form(STALE, "Monday"))
+    assert overtaken == ["Monday"] and not result.duplicate
+    # "Monday" was decided from the state before consent, then again after "Yes" was handled.
+    assert decided == ["Monday", "Yes", "Monday"]
+    stale, in_order = _rows(services, STALE), _rows(services, IN_ORDER)
+    for part in stale:
+        assert stale[part] == in_order[part], part
+    with services.db.transaction() as session:
+        family = session.scalar(select(Family).where(Family.phone == STALE))
+        assert family is not None and family.session_day is not None
+
+
+def test_a_repeated_message_is_not_redone_after_its_plan(services: Services) -> None:
+    """A plan made for a MessageSid already stored is dropped: the repeat changes nothing."""
+    enrol(services, phone=STALE)
+    run_tick(services)
+    form = inbound_form(STALE, "Yes")
+    assert not handle_inbound(services, form).duplicate
+    before = _rows(services, STALE)
+    assert handle_inbound(services, form).duplicate
+    assert _rows(services, STALE) == before
