@@ -14,7 +14,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-# Execution option of ``Database.reading``: on SQLite the "transaction" issues no BEGIN at all.
+# Execution option of the reads before a ``Database.unit``: on SQLite they issue no BEGIN at all.
 READ_ONLY = "bravesteps_read_only"
 
 _held = threading.local()  # .held: this thread holds the writer lock (see _WriterLockConnection)
@@ -174,32 +174,34 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def unit(self) -> Iterator[Unit]:
+    def unit(self, before: Callable[[Connection], None] | None = None) -> Iterator[Unit]:
         """One transaction on one connection, with an ORM session on it only when one is asked for.
 
         Commits if the block finishes (after flushing the session, if any), rolls back on any
         error. For hot paths written in Core that sometimes need the ORM.
-        """
-        with self.engine.begin() as connection:
-            unit = Unit(connection)
-            try:
-                yield unit
-                unit.flush()
-            finally:
-                unit.close()
 
-    @contextmanager
-    def reading(self) -> Iterator[Connection]:
-        """A connection for reads only, outside any write transaction.
-
-        On SQLite it takes neither the writers' lock nor ``BEGIN IMMEDIATE``: each statement reads
-        the last committed state on its own (WAL readers wait for no writer), so what it read may
-        be stale by the time a write transaction starts. Writing through it is a mistake (it would
-        run unlocked); on PostgreSQL it is an ordinary transaction, rolled back at the end.
+        ``before`` reads on the same connection before the transaction begins. On SQLite it runs
+        outside any write transaction, taking neither the writers' lock nor ``BEGIN IMMEDIATE``:
+        each statement reads the last committed state on its own (WAL readers wait for no
+        writer), so what it read may be stale by the time the transaction starts and must be
+        checked again in it. It must not write (that would run unlocked). On PostgreSQL it runs in
+        a transaction of its own, rolled back before the unit's begins.
         """
         with self.engine.connect() as connection:
-            connection.execution_options(**{READ_ONLY: True})
-            yield connection
+            if before is not None:
+                connection.execution_options(**{READ_ONLY: True})
+                try:
+                    before(connection)
+                finally:
+                    connection.rollback()  # ends the reads (on SQLite there is nothing to end)
+                    connection.execution_options(**{READ_ONLY: False})
+            with connection.begin():
+                unit = Unit(connection)
+                try:
+                    yield unit
+                    unit.flush()
+                finally:
+                    unit.close()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

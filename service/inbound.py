@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -110,14 +110,15 @@ def _process(
     media: list[dict[str, str]],
 ) -> InboundResult:
     now = services.now()
-    planned = None
-    if services.db.is_sqlite:
-        # SQLite writers take turns (one lock): read and run the engine before taking it, so that
-        # only the writes are serialised. Under the lock ``handle`` uses this only if the family
-        # and its conversation still read the same; if not, it decides again.
-        with services.db.reading() as connection:
-            planned = inbound_core.plan(connection, services, phone, body, len(media), now)
-    with services.db.unit() as unit:
+    plans: list[inbound_core.Plan | None] = [None]
+
+    def plan(connection: Connection) -> None:
+        plans[0] = inbound_core.plan(connection, services, phone, body, len(media), now)
+
+    # SQLite writers take turns (one lock): read and run the engine before taking it, so that
+    # only the writes are serialised. Under the lock ``handle`` uses the plan only if the family
+    # and its conversation still read the same; if not, it decides again.
+    with services.db.unit(before=plan if services.db.is_sqlite else None) as unit:
         found = inbound_core.find_family(unit.connection, phone)
         if found is None:
             return _not_a_family(unit.session, services, sid, phone, channel, body, media, now)
@@ -127,7 +128,7 @@ def _process(
         if message_id is None:
             return InboundResult(duplicate=True)
         queued = inbound_core.handle(
-            unit, services, found, message_id, body, len(media), now, planned
+            unit, services, found, message_id, body, len(media), now, plans[0]
         )
         if queued is not None:
             return InboundResult(outbox=queued)
