@@ -17,16 +17,16 @@ from functools import lru_cache
 
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from flows.conversation import handle_message
 from flows.effects import MessageIn
 from service import inbound_core
 from service.alerts import staff_command
 from service.checkins import heard_from
-from service.conversations import Applied, apply_outcome, context_for, lock_family, state_of
+from service.conversations import Applied, apply_outcome, context_for, state_of
 from service.handoff import forward_to_staff
-from service.models import Message, Staff
+from service.models import Family, Message, Staff
 from service.phones import channel_of, normalise_phone
 from service.risk import screen_message
 from service.wiring import Services
@@ -174,6 +174,22 @@ def _not_a_family(
     )
 
 
+def _held_family(session: Session, phone: str) -> Family | None:
+    """The family, its conversation and therapist in one statement.
+
+    Only for a family this transaction already holds (``inbound_core.find_family`` locked its row
+    on PostgreSQL; on SQLite the transaction holds the writers' lock): with no lock to wait for,
+    the joined rows are current. ``conversations.lock_family`` reads them one query each, because
+    a row joined into a locking query is read as it was before the wait.
+    """
+    statement = (
+        select(Family)
+        .where(Family.phone == phone)
+        .options(joinedload(Family.conversation), joinedload(Family.therapist))
+    )
+    return session.execute(statement).scalar_one_or_none()
+
+
 def _from_family(
     session: Session,
     services: Services,
@@ -184,7 +200,7 @@ def _from_family(
     now: datetime,
 ) -> InboundResult:
     """The family's stored message, through the ORM: screening, hand-off, alerts, STOP/START..."""
-    family = lock_family(session, phone=phone)
+    family = _held_family(session, phone)
     message = session.get(Message, message_id)
     assert family is not None and message is not None  # locked and stored in this transaction
     family.last_inbound_at = now
