@@ -558,26 +558,51 @@ class CpuMeter:
     """Cores used by this benchmark (itself, the stand-in process, its PostgreSQL backends) and by
     everything else on the machine while it measured. The machine may be shared."""
 
-    def __init__(self, own_pids: Callable[[], list[int]]) -> None:
+    def __init__(
+        self, own_pids: Callable[[], list[int]], self_jiffies: Callable[[], float] | None = None
+    ) -> None:
         self.own_pids = own_pids
+        # This process's CPU, in clock ticks: from /proc by default; a benchmark that runs its
+        # load tool as a child (wrk) counts the reaped child too (see ``rusage_jiffies``).
+        self.self_jiffies = self_jiffies or (lambda: _proc_jiffies(os.getpid()))
         self.other_cores = 0.0
         self.own_cores = 0.0
 
     def __enter__(self) -> CpuMeter:
         self.t0 = time.monotonic()
         self.busy0 = _busy_jiffies()
-        self.self0 = _proc_jiffies(os.getpid())
+        self.self0 = self.self_jiffies()
         self.own0 = {pid: _proc_jiffies(pid) for pid in self.own_pids()}
         return self
 
     def __exit__(self, *exc: object) -> None:
         elapsed = max(time.monotonic() - self.t0, 1e-9)
         busy = _busy_jiffies() - self.busy0
-        own = _proc_jiffies(os.getpid()) - self.self0
+        own = self.self_jiffies() - self.self0
         for pid in set(self.own0) | set(self.own_pids()):
             own += _proc_jiffies(pid) - self.own0.get(pid, 0)
         self.other_cores = max(0.0, (busy - own) / CLK_TCK / elapsed)
         self.own_cores = own / CLK_TCK / elapsed
+
+
+def rusage_jiffies() -> float:
+    """This process and its reaped children, in clock ticks."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total * CLK_TCK
+
+
+def write_report(title: str, body: str, started: float, standin: str, name: str) -> str:
+    """The markdown a benchmark prints and keeps in ``bench/results/<name>.md``."""
+    text = "\n".join(
+        [f"# {title}", "", body, "", machine_line(started) + f" Stand-in: {standin}.", ""]
+    )
+    print()
+    print(text)
+    (RESULTS / f"{name}.md").write_text(text)
+    return text
 
 
 def own_pids(standin: StandIn, db: FreshDb) -> Callable[[], list[int]]:

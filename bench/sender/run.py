@@ -49,7 +49,6 @@ from harness import (
     check_exactly_once,
     count_statements,
     fresh_database,
-    machine_line,
     own_pids,
     patched,
     py_spy,
@@ -57,6 +56,7 @@ from harness import (
     seed_outbox,
     settings_for,
     summarise_profile,
+    write_report,
 )
 
 UNPACED_BAR = 500.0
@@ -247,19 +247,7 @@ def main() -> int:
     for kind in kinds:
         print(f"{kind} ...", flush=True)
         results += run_db(kind, args)
-    text = "\n".join(
-        [
-            "# Sender benchmark",
-            "",
-            table(results),
-            "",
-            machine_line(started) + f" Stand-in: {args.standin}.",
-            "",
-        ]
-    )
-    print()
-    print(text)
-    (RESULTS / "sender.md").write_text(text)
+    write_report("Sender benchmark", table(results), started, args.standin, "sender")
     return 0 if all(r["ok"] for r in results) else 1
 
 

@@ -56,13 +56,13 @@ from harness import (
     check_exactly_once,
     count_statements,
     fresh_database,
-    machine_line,
     own_pids,
     patched,
     py_spy,
     seed_families,
     settings_for,
     summarise_profile,
+    write_report,
 )
 
 TARGET_S = 10.0
@@ -257,19 +257,7 @@ def main() -> int:
         for event in events:
             print(f"{kind}, {event}: {args.families:,} families ...", flush=True)
             results.append(run_one(kind, event, args))
-    text = "\n".join(
-        [
-            "# Tick benchmark",
-            "",
-            table(results),
-            "",
-            machine_line(started) + f" Stand-in: {args.standin}.",
-            "",
-        ]
-    )
-    print()
-    print(text)
-    (RESULTS / "tick.md").write_text(text)
+    write_report("Tick benchmark", table(results), started, args.standin, "tick")
     return 0 if all(r["ok"] for r in results) else 1
 
 

@@ -40,7 +40,6 @@ import multiprocessing
 import os
 import platform
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -64,7 +63,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "sender"))
 
-from harness import postgres_backends  # noqa: E402  (one /proc reader for every benchmark)
+from harness import (  # noqa: E402  (one /proc reader for every benchmark)
+    CpuMeter,
+    postgres_backends,
+    rusage_jiffies,
+)
 from sqlalchemy import create_engine, make_url, text  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
@@ -119,64 +122,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 # ---- how busy the machine was with other work --------------------------------------------
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _busy_jiffies() -> int:
-    """CPU time used on the whole machine (all cores), from /proc/stat."""
-    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]  # user nice system irq softirq steal
-
-
-def _proc_jiffies(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
 
 def children_of(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
-
-
-class CpuMeter:
-    """CPU used by everything that is not this benchmark while it measures, in cores.
-
-    The machine may be shared (other test suites, other servers): their CPU use during a measured
-    run is reported next to the figures, since the baseline and the webhook run one after the other.
-    """
-
-    def __init__(self, own_pids: Callable[[], list[int]]) -> None:
-        self.own_pids = own_pids
-
-    def __enter__(self) -> CpuMeter:
-        self.t0 = time.monotonic()
-        self.busy0 = _busy_jiffies()
-        self.own0 = {pid: _proc_jiffies(pid) for pid in self.own_pids()}
-        self.self0 = _rusage_jiffies()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        elapsed = time.monotonic() - self.t0
-        busy = _busy_jiffies() - self.busy0
-        own = _rusage_jiffies() - self.self0
-        for pid in set(self.own0) | set(self.own_pids()):
-            own += _proc_jiffies(pid) - self.own0.get(pid, 0)
-        self.other_cores = max(0.0, (busy - own) / CLK_TCK / max(elapsed, 1e-9))
-        self.own_cores = own / CLK_TCK / max(elapsed, 1e-9)
-
-
-def _rusage_jiffies() -> float:
-    """This process and its reaped children (wrk), in clock ticks."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total * CLK_TCK
 
 
 # ---- databases ------------------------------------------------------------------------------
@@ -522,7 +473,7 @@ def measure(
             pids = [server.process.pid, *children_of(server.process.pid)]
             return pids + (postgres_backends(pg_name) if pg_name else [])
 
-        with CpuMeter(own_pids) as meter:
+        with CpuMeter(own_pids, rusage_jiffies) as meter:
             result = run_wrk(
                 server.port, measured_file, args.seconds, args.threads, args.connections
             )
