@@ -203,16 +203,7 @@ def raise_alert(
             "alert %s for family %s: nobody holds the roles %s", alert.code, family.ref, roles
         )
     if alert.urgency == "urgent":
-        session.add(
-            DueWork(
-                family_id=family.id,
-                kind="escalate",
-                payload={"alert": alert.id},
-                due_at=alert.due_by,
-                dedupe_key=f"escalate:{alert.id}:{alert.level}",
-                created_at=now,
-            )
-        )
+        _escalation_due(session, family, alert, now)
     session.flush()
     return alert, sent
 
@@ -247,17 +238,23 @@ def escalate(session: Session, services: Services, alert_id: int, now: datetime)
     )
     session.add(AlertEvent(alert_id=alert.id, kind="escalated", role=ROTA[level], created_at=now))
     if level + 1 < len(ROTA):
-        session.add(
-            DueWork(
-                family_id=family.id,
-                kind="escalate",
-                payload={"alert": alert.id},
-                due_at=alert.due_by,
-                dedupe_key=f"escalate:{alert.id}:{level}",
-                created_at=now,
-            )
-        )
+        _escalation_due(session, family, alert, now)
     return sent
+
+
+def _escalation_due(session: Session, family: Family, alert: Alert, now: datetime) -> None:
+    """The check, at the alert's deadline, that someone acknowledged it at its current level."""
+    assert alert.due_by is not None
+    session.add(
+        DueWork(
+            family_id=family.id,
+            kind="escalate",
+            payload={"alert": alert.id},
+            due_at=alert.due_by,
+            dedupe_key=f"escalate:{alert.id}:{alert.level}",
+            created_at=now,
+        )
+    )
 
 
 _STAFF_COMMAND = re.compile(
