@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
@@ -80,8 +81,12 @@ def lock_family(session: Session, **where: object) -> Family | None:
 def state_of(family: Family) -> ConversationState:
     """The engine's view of the family's stored conversation."""
     row = family.conversation
-    if row is None:
-        return ConversationState()
+    return ConversationState() if row is None else state_from(row)
+
+
+def state_from(row: Any) -> ConversationState:
+    """The engine's view of a stored conversation: a ``Conversation`` or a Core row of its
+    columns (the webhook's fast path)."""
     return ConversationState(
         flow=row.flow,
         version=row.flow_version,
@@ -99,7 +104,19 @@ def context_for(
     voice_notes: int = 0,
 ) -> Context:
     """What the engine may know about the family: first names and settings, nothing else."""
-    therapist_first = (family.therapist.name or "").split(" ")[0] if family.therapist else ""
+    therapist = family.therapist.name if family.therapist else None
+    return make_context(family, therapist, now, languages, voice_notes)
+
+
+def make_context(
+    family: Any,
+    therapist_name: str | None,
+    now: datetime,
+    languages: tuple[tuple[str, str], ...],
+    voice_notes: int,
+) -> Context:
+    """:func:`context_for` from a ``Family`` or a Core row of its columns."""
+    therapist_first = (therapist_name or "").split(" ")[0]
     return Context(
         now=now,
         family={

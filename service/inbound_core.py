@@ -46,7 +46,7 @@ from flows.effects import (
 )
 from flows.screening import screen
 from messages.segments import count_segments
-from service.conversations import WORSE_BY, _sync_family, audio_url
+from service.conversations import WORSE_BY, _sync_family, audio_url, make_context, state_from
 from service.db import Unit
 from service.models import (
     Answer,
@@ -359,14 +359,7 @@ def decide(
         return None  # a person has taken the conversation over
     if body.strip() and screen(body, services.risk, row.language).category != "none":
         return None  # risky: screened and answered by the ORM path
-    state = ConversationState(
-        flow=conversation.flow,
-        version=conversation.flow_version,
-        step=conversation.step,
-        waiting=conversation.waiting,
-        attempts=conversation.attempts,
-        variables=dict(conversation.variables or {}),
-    )
+    state = state_from(conversation)
     return handle_message(
         services.flows,
         state,
@@ -377,22 +370,9 @@ def decide(
 
 
 def _context(services: Services, row: Row[Any], conversation: Row[Any], now: datetime) -> Context:
-    """As ``conversations.context_for``: first names and settings, nothing else."""
-    therapist = conversation.therapist_found is not None
-    therapist_first = (conversation.therapist_name or "").split(" ")[0] if therapist else ""
-    return Context(
-        now=now,
-        family={
-            "child_name": row.child_name,
-            "child_age": row.child_age,
-            "therapist_name": therapist_first,
-            "family_ref": row.ref,
-            "voice_notes_available": services.voice_notes(row.language),
-        },
-        consented=row.consent_at is not None,
-        language=row.language,
-        timezone=row.timezone,
-        languages=services.languages(),
+    therapist = conversation.therapist_name if conversation.therapist_found is not None else None
+    return make_context(
+        row, therapist, now, services.languages(), services.voice_notes(row.language)
     )
 
 
