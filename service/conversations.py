@@ -399,6 +399,20 @@ def queue_message(
     ``flush=False`` leaves the row to the caller's next flush (one flush for many messages);
     ``add=False`` only builds the row, for the caller to store.
     """
+    message = Message(**outbox_values(services, family, send, now, inbound.id if inbound else None))
+    if not add:
+        return message
+    session.add(message)
+    if flush:
+        session.flush()
+    return message
+
+
+def outbox_values(
+    services: Services, family: Any, send: Send, now: datetime, inbound_id: int | None
+) -> dict[str, Any]:
+    """The outbox row for ``send`` to ``family`` (a ``Family`` or the webhook's plain view of
+    one), its words fixed now; voice notes go as media on WhatsApp, as a link on SMS."""
     body = services.catalogue.render(send.key, send.variables, family.language)
     media = [{"url": send.media}] if send.media else None
     audio = audio_url(services, send.key, family.language) if family.prefers_audio else None
@@ -406,30 +420,24 @@ def queue_message(
         media = [*(media or []), {"url": audio}]
     elif audio:
         body = f"{body}\nListen: {audio}"
-    message = Message(
-        direction="out",
-        family_id=family.id,
-        channel=family.channel,
-        body=body,
-        media=media,
-        catalogue_key=send.key,
-        flow=send.flow or None,
-        step=send.step or None,
-        quick_replies=list(send.quick_replies) or None,
-        segments=count_segments(body),
-        status="pending",
-        reply=send.reply,
-        in_reply_to=inbound.id if inbound else None,
-        due_at=now if send.reply else not_before(services, family, now),
-        created_at=now,
-        updated_at=now,
-    )
-    if not add:
-        return message
-    session.add(message)
-    if flush:
-        session.flush()
-    return message
+    return {
+        "direction": "out",
+        "family_id": family.id,
+        "channel": family.channel,
+        "body": body,
+        "media": media,
+        "catalogue_key": send.key,
+        "flow": send.flow or None,
+        "step": send.step or None,
+        "quick_replies": list(send.quick_replies) or None,
+        "segments": count_segments(body),
+        "status": "pending",
+        "reply": send.reply,
+        "in_reply_to": inbound_id,
+        "due_at": now if send.reply else not_before(services, family, now),
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def audio_url(services: Services, key: str, language: str) -> str | None:

@@ -45,8 +45,13 @@ from flows.effects import (
     Visited,
 )
 from flows.screening import screen
-from messages.segments import count_segments
-from service.conversations import WORSE_BY, _sync_family, audio_url, make_context, state_from
+from service.conversations import (
+    WORSE_BY,
+    _sync_family,
+    make_context,
+    outbox_values,
+    state_from,
+)
 from service.db import Unit
 from service.models import (
     Answer,
@@ -58,7 +63,7 @@ from service.models import (
     Message,
     Staff,
 )
-from service.programme import not_before, reschedule, start_programme
+from service.programme import reschedule, start_programme
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.conversations")  # the same lines as apply_outcome's
@@ -401,37 +406,6 @@ def _worse(name: str, previous: float, value: float) -> bool:
     )
 
 
-def outgoing(
-    services: Services, family: Family, send: Send, now: datetime, inbound_id: int | None
-) -> dict[str, Any]:
-    """The outbox row ``conversations.queue_message`` would add for ``send``."""
-    body = services.catalogue.render(send.key, send.variables, family.language)
-    media = [{"url": send.media}] if send.media else None
-    audio = audio_url(services, send.key, family.language) if family.prefers_audio else None
-    if audio and family.channel == "whatsapp":
-        media = [*(media or []), {"url": audio}]
-    elif audio:
-        body = f"{body}\nListen: {audio}"
-    return {
-        "direction": "out",
-        "family_id": family.id,
-        "channel": family.channel,
-        "body": body,
-        "media": media,
-        "catalogue_key": send.key,
-        "flow": send.flow or None,
-        "step": send.step or None,
-        "quick_replies": list(send.quick_replies) or None,
-        "segments": count_segments(body),
-        "status": "pending",
-        "reply": send.reply,
-        "in_reply_to": inbound_id,
-        "due_at": now if send.reply else not_before(services, family, now),
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
 class FamilyView:
     """A family's columns (``FAMILY_FIELDS``) as plain attributes, without ORM bookkeeping."""
 
@@ -500,7 +474,7 @@ def _apply(
     rows = _Rows()
     for effect in outcome.effects:
         if isinstance(effect, Send):
-            rows.messages.append(outgoing(services, family, effect, now, message_id))
+            rows.messages.append(outbox_values(services, family, effect, now, message_id))
         elif isinstance(effect, SaveAnswer):
             rows.other["answers"].append(
                 {

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from flows.effects import Send
 from scheduler.tick import run_tick
 from service import create_app, inbound_core
-from service.conversations import queue_message
+from service.conversations import outbox_values, queue_message
 from service.inbound import handle_inbound
 from service.models import Answer, ConsentEvent, Conversation, DueWork, Family, Measure, Message
 from service.wiring import Services, build_services
@@ -213,7 +213,7 @@ def test_outgoing_rows_are_queue_messages_rows(
         family.quiet_hours = "00:00-23:59"  # so non-replies wait: due_at differs from now
         for send in sends:
             expected = queue_message(session, services, family, send, now, None)
-            row = inbound_core.outgoing(services, family, send, now, None)
+            row = outbox_values(services, family, send, now, None)
             for name, value in row.items():
                 assert getattr(expected, name) == value, name
         session.rollback()
