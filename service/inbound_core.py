@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, exists, insert, select, true, update
+from sqlalchemy import Connection, Table, bindparam, exists, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from flows.conversation import handle_message
@@ -53,6 +53,7 @@ from service.conversations import (
     state_from,
 )
 from service.db import Unit
+from service.fastsql import insert_of, prepared
 from service.models import (
     Answer,
     ConsentEvent,
@@ -160,16 +161,18 @@ _INBOUND_FIELDS = (
     "created_at",
     "updated_at",
 )
-STORE_INBOUND = {
-    "sqlite": sqlite.insert(MESSAGES)
+_INBOUND_VALUES = {n: bindparam(f"in_{n}", type_=MESSAGES.c[n].type) for n in _INBOUND_FIELDS}
+STORE_INBOUND = (
+    sqlite.insert(MESSAGES)
+    .values(_INBOUND_VALUES)
     .on_conflict_do_nothing(index_elements=["twilio_sid"])
-    .returning(MESSAGES.c.id),
-}
+    .returning(MESSAGES.c.id)
+)
 # PostgreSQL, after LOCK_FAMILY: the message stored and the conversation read in one statement
 # (the statement starts after the lock is held, so what it reads is current).
 _STORED = (
     postgresql.insert(MESSAGES)
-    .values({n: bindparam(f"in_{n}", type_=MESSAGES.c[n].type) for n in _INBOUND_FIELDS})
+    .values(_INBOUND_VALUES)
     .on_conflict_do_nothing(index_elements=["twilio_sid"])
     .returning(MESSAGES.c.id)
     .cte("stored")
@@ -200,18 +203,24 @@ CANCEL_WAKES = (
     .where(
         DUE_WORK.c.family_id == bindparam("of_family"),
         _NOT_DONE,
-        DUE_WORK.c.kind.in_(["wake"]),
+        DUE_WORK.c.kind == "wake",
     )
     .values(done_at=bindparam("now", type_=DUE_WORK.c.done_at.type), outcome="cancelled")
 )
-QUEUE_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
-# inline(): no RETURNING of the new id (nothing reads it; and none may be read in a pipeline).
-INSERTS = {
-    "answers": insert(ANSWERS).inline(),
-    "measures": insert(MEASURES).inline(),
-    "due_work": insert(DUE_WORK).inline(),
-    "consent_events": insert(CONSENT_EVENTS).inline(),
-}
+INSERTED = {"answers": ANSWERS, "measures": MEASURES, "due_work": DUE_WORK}
+INSERTED["consent_events"] = CONSENT_EVENTS
+
+
+@cache
+def _insert(table: Table, names: tuple[str, ...]) -> Any:
+    """``INSERT INTO table (names)``, built once per table and set of columns."""
+    return insert_of(table, names)
+
+
+@cache
+def _queue(names: tuple[str, ...]) -> Any:
+    """An outgoing message's ``INSERT``, returning its id."""
+    return insert_of(MESSAGES, names).returning(MESSAGES.c.id)
 
 
 @cache
@@ -233,7 +242,7 @@ class Found:
 
     __slots__ = ("conversation", "family")
 
-    def __init__(self, family: Row[Any], conversation: Row[Any] | None) -> None:
+    def __init__(self, family: Any, conversation: Any) -> None:
         self.family = family
         self.conversation = conversation
 
@@ -244,9 +253,9 @@ def find_family(connection: Connection, phone: str) -> Found | None:
     On PostgreSQL the conversation is read by ``store_inbound``, after the lock is held.
     """
     if connection.dialect.name == "sqlite":
-        row = connection.execute(FAMILY_AND_CONVERSATION, {"phone": phone}).first()
+        row = prepared(connection, FAMILY_AND_CONVERSATION).first(connection, {"phone": phone})
         return None if row is None else Found(row, row)
-    family = connection.execute(LOCK_FAMILY, {"phone": phone}).first()
+    family = prepared(connection, LOCK_FAMILY).first(connection, {"phone": phone})
     return None if family is None else Found(family, None)
 
 
@@ -274,14 +283,15 @@ def store_inbound(
         "created_at": now,
         "updated_at": now,
     }
+    params = {f"in_{name}": value for name, value in row.items()}
     if connection.dialect.name == "postgresql":
         # One round trip: store the message and read the conversation (the lock is held).
-        params = {f"in_{name}": value for name, value in row.items()}
-        read = connection.execute(STORE_AND_READ, {"family_id": found.family.id, **params}).one()
+        params["family_id"] = found.family.id
+        read = prepared(connection, STORE_AND_READ).first(connection, params)
         found.conversation = read
         stored_id: int | None = read.stored_id
         return stored_id
-    stored: int | None = connection.execute(STORE_INBOUND["sqlite"], row).scalar()
+    stored: int | None = prepared(connection, STORE_INBOUND).scalar(connection, params)
     return stored
 
 
@@ -294,7 +304,7 @@ class Plan:
 
     __slots__ = ("outcome", "read")
 
-    def __init__(self, read: Row[Any], outcome: Outcome | None) -> None:
+    def __init__(self, read: Any, outcome: Outcome | None) -> None:
         self.read = read
         self.outcome = outcome
 
@@ -309,7 +319,7 @@ def plan(
 ) -> Plan | None:
     """SQLite, before the writers' lock (``Database.reading``): read the family and run the
     engine, so that only the writes wait for the lock. None: no family writes from ``phone``."""
-    row = connection.execute(FAMILY_AND_CONVERSATION, {"phone": phone}).first()
+    row = prepared(connection, FAMILY_AND_CONVERSATION).first(connection, {"phone": phone})
     if row is None:
         return None
     return Plan(row, decide(services, row, row, body, media_count, now))
@@ -350,8 +360,8 @@ def handle(
 
 def decide(
     services: Services,
-    row: Row[Any],
-    conversation: Row[Any] | None,
+    row: Any,
+    conversation: Any,
     body: str,
     media_count: int,
     now: datetime,
@@ -374,7 +384,7 @@ def decide(
     )
 
 
-def _context(services: Services, row: Row[Any], conversation: Row[Any], now: datetime) -> Context:
+def _context(services: Services, row: Any, conversation: Any, now: datetime) -> Context:
     therapist = conversation.therapist_name if conversation.therapist_found is not None else None
     return make_context(
         row, therapist, now, services.languages(), services.voice_notes(row.language)
@@ -388,9 +398,9 @@ def _handled_here(connection: Connection, family_id: int, outcome: Outcome) -> b
         if isinstance(effect, RecordMeasure):
             previous = earlier.get(effect.name)
             if previous is None:
-                previous = connection.execute(
-                    PREVIOUS_MEASURE, {"family_id": family_id, "name": effect.name}
-                ).scalar()
+                previous = prepared(connection, PREVIOUS_MEASURE).scalar(
+                    connection, {"family_id": family_id, "name": effect.name}
+                )
             if previous is not None and _worse(effect.name, previous, effect.value):
                 return False
             earlier[effect.name] = effect.value
@@ -426,7 +436,7 @@ class _Rows:
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
-        self.other: dict[str, list[dict[str, Any]]] = {name: [] for name in INSERTS}
+        self.other: dict[str, list[dict[str, Any]]] = {name: [] for name in INSERTED}
         self.queued: list[int] = []
         self.wakes_stored = False  # a pending wake-up written by this transaction
 
@@ -437,7 +447,9 @@ class _Rows:
     def write_messages(self, connection: Connection) -> None:
         """The outgoing messages (their ids are read back)."""
         if self.messages:
-            self.queued.extend(connection.execute(QUEUE_MESSAGES, self.messages).scalars())
+            for message in self.messages:
+                statement = prepared(connection, _queue(tuple(message)))
+                self.queued.append(statement.scalar(connection, message))
             self.messages = []
 
     def write_others(self, connection: Connection) -> None:
@@ -446,14 +458,15 @@ class _Rows:
             self.wakes_stored = True
         for name, rows in self.other.items():
             if rows:
-                connection.execute(INSERTS[name], rows)
+                statement = prepared(connection, _insert(INSERTED[name], tuple(rows[0])))
+                statement.run_many(connection, rows)
                 rows.clear()
 
 
 def _apply(
     unit: Unit,
     services: Services,
-    row: Row[Any],
+    row: Any,
     outcome: Outcome,
     message_id: int,
     now: datetime,
@@ -461,7 +474,7 @@ def _apply(
 ) -> list[int]:
     """Write the new state and every effect, as ``apply_outcome`` does."""
     connection = unit.connection
-    before = row._mapping
+    before = row._asdict()
     # The family's columns as plain attributes, for the programme and the outbox to read and
     # change like a Family's; what changed is written back with one UPDATE.
     family = cast(Family, FamilyView(before))
@@ -540,7 +553,8 @@ def _apply(
                 if work["kind"] == "wake" and work["done_at"] is None:
                     work["done_at"], work["outcome"] = now, "cancelled"
             if wakes_pending or rows.wakes_stored:
-                connection.execute(CANCEL_WAKES, {"of_family": family.id, "now": now})
+                cancel = prepared(connection, CANCEL_WAKES)
+                cancel.run(connection, {"of_family": family.id, "now": now})
         elif isinstance(effect, FlowEnded):
             log.info("family %s finished flow %s", family.ref, effect.flow)
         elif isinstance(effect, Note):
@@ -576,8 +590,8 @@ def _store(
     now: datetime,
 ) -> None:
     """The new state, the family's changed columns and the new rows other than messages."""
-    connection.execute(
-        STORE_STATE,
+    prepared(connection, STORE_STATE).run(
+        connection,
         {
             "of_family": family.id,
             "new_flow": state.flow,
@@ -597,4 +611,5 @@ def _store_family(connection: Connection, family: Family, before: Any) -> None:
     changed = tuple(name for name in FAMILY_FIELDS if getattr(family, name) != before[name])
     if changed:
         values = {f"new_{name}": getattr(family, name) for name in changed}
-        connection.execute(_family_update(changed), {"of_family": family.id, **values})
+        statement = prepared(connection, _family_update(changed))
+        statement.run(connection, {"of_family": family.id, **values})

@@ -1,0 +1,163 @@
+"""SQLAlchemy Core statements compiled once and run on the database driver's own cursor.
+
+The webhook's hot path runs a handful of short statements per message, and SQLAlchemy's work for
+each execution (parameter processing through the execution context, result metadata, events)
+costs more than the statements themselves. A ``Prepared`` statement is compiled once per dialect
+with named parameters, converts values with the column types' own bind and result processors (so
+a value is stored and read back exactly as SQLAlchemy would store and read it), and runs on the
+DBAPI connection beneath a SQLAlchemy ``Connection``: inside the same transaction, with the same
+locks, before or after statements that went through SQLAlchemy.
+
+Only what the hot path needs: no expanding ``IN`` parameters, no Python-side defaults other than
+constants, no ``onupdate``. Building a statement that needs more fails at once.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Processor = Callable[[Any], Any]
+
+
+def _named(dialect: Dialect) -> Dialect:
+    """The engine's dialect with named parameters (``:name`` for sqlite3, ``%(name)s`` psycopg)."""
+    if dialect.paramstyle in ("named", "pyformat"):
+        return dialect
+    named: Dialect = type(dialect)(paramstyle="named")  # type: ignore[call-arg]
+    return named
+
+
+class Prepared:
+    """One statement, compiled for one dialect, run on the driver's cursor."""
+
+    __slots__ = ("columns", "defaults", "dialect", "processors", "result_processors", "row", "sql")
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=_named(dialect))
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = str(compiled)
+        processors: list[tuple[str, Processor]] = []
+        for bind, name in compiled.bind_names.items():
+            if bind.expanding:
+                raise ValueError(f"expanding parameter {name!r} is not supported here")
+            if compiled.escaped_bind_names.get(name, name) != name:
+                raise ValueError(f"parameter {name!r} would be renamed; choose a plain name")
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors.append((name, process))
+        self.processors = tuple(processors)
+        # Values fixed in the statement (literals such as ``outcome='cancelled'``).
+        self.defaults = {
+            name: value for name, value in compiled.construct_params(_check=False).items()
+        }
+        self.dialect = dialect
+        self.columns = list(getattr(statement, "exported_columns", ()))
+        self.row: Any = namedtuple("Row", [column.key for column in self.columns])  # type: ignore[misc]
+        # Made from the first result's description: some processors depend on the type the
+        # database reports (psycopg's numeric types).
+        self.result_processors: tuple[Processor | None, ...] | None = None
+
+    def _processors(self, description: Sequence[Any]) -> tuple[Processor | None, ...]:
+        if self.result_processors is None:
+            self.result_processors = tuple(
+                column.type.dialect_impl(self.dialect).result_processor(self.dialect, found[1])
+                for column, found in zip(self.columns, description, strict=True)
+            )
+        return self.result_processors
+
+    def bind(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The driver's parameters: the statement's literals and ``values``, types processed."""
+        params = dict(self.defaults)
+        params.update(values)
+        for name, process in self.processors:
+            params[name] = process(params[name])
+        return params
+
+    def _row(self, cursor: Any, raw: Sequence[Any]) -> Any:
+        processors = self.result_processors or self._processors(cursor.description)
+        return self.row._make(
+            [
+                value if process is None else process(value)
+                for value, process in zip(raw, processors, strict=True)
+            ]
+        )
+
+    def execute(self, connection: Connection, values: Mapping[str, Any]) -> Any:
+        """Run once; the driver's cursor (read it with ``first``/``scalar``/``all``)."""
+        cursor = driver(connection).cursor()
+        cursor.execute(self.sql, self.bind(values))
+        return cursor
+
+    def first(self, connection: Connection, values: Mapping[str, Any]) -> Any:
+        """The first row (a named tuple), or None."""
+        cursor = self.execute(connection, values)
+        raw = cursor.fetchone()
+        row = None if raw is None else self._row(cursor, raw)
+        cursor.close()
+        return row
+
+    def all(self, connection: Connection, values: Mapping[str, Any]) -> list[Any]:
+        cursor = self.execute(connection, values)
+        rows = [self._row(cursor, raw) for raw in cursor.fetchall()]
+        cursor.close()
+        return rows
+
+    def scalar(self, connection: Connection, values: Mapping[str, Any]) -> Any:
+        """The first column of the first row, or None."""
+        row = self.first(connection, values)
+        return None if row is None else row[0]
+
+    def run(self, connection: Connection, values: Mapping[str, Any]) -> None:
+        """Run once, reading nothing back."""
+        self.execute(connection, values).close()
+
+    def run_many(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Run once per row (one ``executemany``), reading nothing back."""
+        cursor = driver(connection).cursor()
+        cursor.executemany(self.sql, [self.bind(row) for row in rows])
+        cursor.close()
+
+
+def driver(connection: Connection) -> Any:
+    """The DBAPI connection beneath ``connection`` (sqlite3 or psycopg)."""
+    return connection.connection.dbapi_connection
+
+
+def insert_of(table: Table, names: Sequence[str]) -> Any:
+    """``INSERT INTO table (names...)``, with the columns' constant defaults for the others.
+
+    A column left out whose default is computed in Python is an error: the driver would not
+    compute it.
+    """
+    values: dict[str, Any] = {name: bindparam(name, type_=table.c[name].type) for name in names}
+    for column in table.columns:
+        if column.key in values or column.default is None:
+            continue
+        default: Any = column.default
+        if not default.is_scalar:
+            raise ValueError(f"{table.name}.{column.key} has a computed default; give a value")
+        values[column.key] = default.arg
+    return insert(table).values(values)
+
+
+_cache: dict[tuple[int, str], tuple[ClauseElement, Prepared]] = {}
+
+
+def prepared(connection: Connection, statement: ClauseElement) -> Prepared:
+    """``statement`` compiled for ``connection``'s dialect, once per process.
+
+    For statements built once and kept (module constants): the cache holds them by identity.
+    """
+    key = (id(statement), connection.dialect.name)
+    found = _cache.get(key)
+    if found is None:
+        found = (statement, Prepared(statement, connection.dialect))
+        _cache[key] = found
+    return found[1]
