@@ -13,7 +13,7 @@ import math
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, insert, select, true, update
+from sqlalchemy import Table, bindparam, select, true, update
 from sqlalchemy.orm import Session
 
 from flows.timing import (
@@ -26,6 +26,7 @@ from flows.timing import (
     parse_quiet_hours,
     release_time,
 )
+from service.fastsql import insert_of, prepared
 from service.models import DueWork, Family
 from service.wiring import Services
 
@@ -63,7 +64,23 @@ def session_day(family: Family, now: datetime) -> int:
 
 _DUE_WORK = DueWork.__table__
 assert isinstance(_DUE_WORK, Table)
-_INSERT_DUE_WORK = insert(_DUE_WORK)
+# Every column of a due-work row (calendar events and the first silence check give them all).
+_INSERT_DUE_WORK = insert_of(
+    _DUE_WORK,
+    (
+        "family_id",
+        "kind",
+        "payload",
+        "due_at",
+        "dedupe_key",
+        "claim_token",
+        "claimed_until",
+        "attempts",
+        "done_at",
+        "outcome",
+        "created_at",
+    ),
+)
 _DONE_EVENTS = select(_DUE_WORK.c.payload).where(
     _DUE_WORK.c.family_id == bindparam("of_family"),
     _DUE_WORK.c.kind == "calendar",
@@ -127,7 +144,7 @@ def _create_rows(
     done: set[str],
     first: list[dict[str, object]] | None = None,
 ) -> int:
-    """One bulk insert for the whole calendar (a YES must stay a quick webhook)."""
+    """One executemany on the driver for the whole calendar (a YES must stay a quick webhook)."""
     rows = [
         {
             "family_id": family.id,
@@ -147,7 +164,8 @@ def _create_rows(
     ]
     if rows or first:
         session.flush()  # what the session holds is stored first, as an ORM insert would
-        session.connection().execute(_INSERT_DUE_WORK, [*(first or []), *rows])
+        connection = session.connection()
+        prepared(connection, _INSERT_DUE_WORK).run_many(connection, [*(first or []), *rows])
     return len(rows)
 
 
@@ -173,13 +191,15 @@ def reschedule(session: Session, services: Services, family: Family, now: dateti
         for event in services.calendar.events
     ]
     if changes:
-        session.connection().execute(_MOVE_BY_KEY, changes)
+        connection = session.connection()
+        prepared(connection, _MOVE_BY_KEY).run_many(connection, changes)
 
 
 def _done_events(session: Session, family: Family) -> list[str]:
     session.flush()  # calendar rows marked done in this session count
-    payloads = session.connection().execute(_DONE_EVENTS, {"of_family": family.id}).scalars()
-    return [f"{p['week']}:{p['day']}:{p['flow']}" for p in payloads]
+    connection = session.connection()
+    rows = prepared(connection, _DONE_EVENTS).all(connection, {"of_family": family.id})
+    return [f"{p['week']}:{p['day']}:{p['flow']}" for (p,) in rows]
 
 
 def shift(session: Session, family: Family, weeks: int) -> None:
