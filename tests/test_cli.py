@@ -171,6 +171,7 @@ def test_set_up_enrol_and_tick_send_the_opening_message_once(
     env = env_for(cli_database, standin)
     del env["BRAVESTEPS_TESTING"]  # commands must run as in production, without SECRET_KEY
     assert "SECRET_KEY" not in env
+    env["QUIET_HOURS"] = "00:00-00:00"  # the ticks use the real clock: any time of day will do
 
     first = ok(bravesteps("db", "upgrade", env=env, cwd=tmp_path))
     assert "newest schema" in first.out
