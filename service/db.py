@@ -5,15 +5,21 @@ SQLite runs with WAL, a busy timeout and foreign keys on, and every transaction 
 Writers queue on an OS file lock beside the database file (``fcntl.flock``), taken just before
 ``BEGIN IMMEDIATE`` and released right after ``COMMIT`` or ``ROLLBACK``: a waiting process wakes as
 soon as the lock is free, where SQLite's busy handler would sleep in steps of up to 100 ms.
+WAL checkpoints (copying committed pages back into the database file, with an fsync) run on a
+background thread of each process (``Checkpointer``), not inside a request's COMMIT: a connection
+checkpoints by itself only when the WAL has grown past ``BACKSTOP_PAGES``, as a backstop.
 PostgreSQL runs through psycopg 3 and locks the family row with ``SELECT ... FOR UPDATE``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +85,79 @@ class _WriterLockConnection(sqlite3.Connection):
                 self.writer_lock_fd = None
 
 
+# A connection checkpoints by itself (inside the COMMIT that crosses it) only past this many WAL
+# pages (80 MB at 4 KB a page): normally the checkpointer thread has long since done it.
+BACKSTOP_PAGES = 20_000
+
+
+class Checkpointer:
+    """One thread per process that checkpoints the WAL of each SQLite database file in use.
+
+    Every ``interval`` seconds, a database whose WAL file has grown past ``min_bytes`` gets a
+    PASSIVE checkpoint on a connection of the thread's own: it copies what no reader still needs
+    and never waits for, or blocks, a writer. So a request's COMMIT only appends to the WAL, and
+    a page written many times between two checkpoints is copied once.
+    """
+
+    def __init__(self, interval: float = 0.5, min_bytes: int = 4 << 20) -> None:
+        self.interval = interval
+        self.min_bytes = min_bytes
+        self._paths: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def watch(self, owner: object, path: str) -> None:
+        """Checkpoint ``path`` while ``owner`` lives (or until ``forget``)."""
+        with self._guard:
+            self._paths[owner] = path
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                # First use, or a forked child (threads do not survive a fork).
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._run, name="sqlite-checkpointer", daemon=True
+                )
+                self._thread.start()
+
+    def forget(self, owner: object) -> None:
+        with self._guard:
+            self._paths.pop(owner, None)
+
+    def run_once(self) -> int:
+        """Checkpoint every watched database whose WAL is big enough; the pages copied."""
+        with self._guard:
+            paths = set(self._paths.values())
+        copied = 0
+        for path in paths:
+            try:
+                if os.path.getsize(path + "-wal") < self.min_bytes:
+                    continue
+            except OSError:
+                continue  # no WAL (yet, or any more)
+            copied += checkpoint(path)
+        return copied
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            # A busy or vanished database: the next round, or the backstop, will do it.
+            with contextlib.suppress(sqlite3.Error):
+                self.run_once()
+
+
+def checkpoint(path: str) -> int:
+    """One PASSIVE checkpoint of the database file at ``path``; the WAL pages copied."""
+    connection = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+    try:
+        row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        connection.close()
+    return int(row[2]) if row and row[2] > 0 else 0
+
+
+CHECKPOINTER = Checkpointer()
+
+
 def _lock_path(url: str) -> str | None:
     """The writers' lock file beside a SQLite database file (None for an in-memory database)."""
     database = make_url(url).database
@@ -114,6 +193,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if lock_path is not None:  # a file: the checkpointer thread keeps the WAL short
+                cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -167,6 +248,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if _lock_path(url) is not None:
+            database = make_url(url).database
+            assert database is not None
+            CHECKPOINTER.watch(self, database)
 
     @property
     def is_sqlite(self) -> bool:
@@ -226,7 +311,8 @@ class Database:
             return False
 
     def dispose(self) -> None:
-        """Close pooled connections (tests, forks)."""
+        """Close pooled connections (tests, forks) and stop checkpointing this database."""
+        CHECKPOINTER.forget(self)
         self.engine.dispose()
 
 

@@ -1,0 +1,75 @@
+"""SQLite's WAL is checkpointed by a background thread, not inside a request's COMMIT."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from service.db import BACKSTOP_PAGES, CHECKPOINTER, Checkpointer, Database
+
+
+def _fill(db: Database, transactions: int) -> None:
+    """Commit ``transactions`` transactions of about 64 KB each."""
+    for _ in range(transactions):
+        with db.unit() as unit:
+            unit.connection.execute(text("INSERT INTO scratch (data) VALUES (randomblob(65536))"))
+
+
+def _wal_pages(db: Database) -> int:
+    """Pages in the WAL file, read from its size (a header, then a header and a page a frame)."""
+    path = (db.engine.url.database or "") + "-wal"
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    return max(0, size - 32) // (4096 + 24)
+
+
+def _copied(db: Database) -> tuple[int, int]:
+    """(pages in the WAL, pages of it copied into the database) after one PASSIVE checkpoint."""
+    connection = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
+    row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    connection.close()
+    return int(row[1]), int(row[2])
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'wal.db'}")
+    with database.unit() as unit:
+        unit.connection.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, data BLOB)"))
+    yield database
+    database.dispose()
+
+
+def test_commits_leave_the_wal_to_the_checkpointer(db: Database) -> None:
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_PAGES
+    CHECKPOINTER.forget(db)  # this test drives the checkpoints itself
+    _fill(db, 100)  # about 1,700 pages: past SQLite's own 1,000-page checkpoint
+    pages = _wal_pages(db)
+    assert pages > 1000  # the WAL was never started again: no COMMIT checkpointed it
+    own = Checkpointer(min_bytes=0)
+    own.watch(db, db.engine.url.database or "")
+    assert own.run_once() >= pages - 1
+    assert _copied(db) == (pages, pages)  # all copied: the next writer starts the WAL again
+    _fill(db, 1)
+    assert _wal_pages(db) == pages  # the file stays; its frames are overwritten from the start
+    assert _copied(db)[0] < 100
+
+
+def test_a_small_wal_is_left_alone(db: Database) -> None:
+    own = Checkpointer(min_bytes=4 << 20)
+    own.watch(db, db.engine.url.database or "")
+    _fill(db, 2)
+    assert own.run_once() == 0
+
+
+def test_each_process_checkpoints_on_a_thread_of_its_own(db: Database) -> None:
+    assert any(t.name == "sqlite-checkpointer" and t.is_alive() for t in threading.enumerate())
+    assert CHECKPOINTER._pid == os.getpid()
+    assert db in CHECKPOINTER._paths
+    db.dispose()
+    assert db not in CHECKPOINTER._paths
