@@ -97,7 +97,10 @@ class Prepared:
 
     def first(self, connection: Connection, values: Mapping[str, Any]) -> Any:
         """The first row (a named tuple), or None."""
-        cursor = self.execute(connection, values)
+        return self.first_of(self.execute(connection, values))
+
+    def first_of(self, cursor: Any) -> Any:
+        """The first row of ``cursor`` (returned by ``execute``, perhaps in a pipeline), or None."""
         raw = cursor.fetchone()
         row = None if raw is None else self._row(cursor, raw)
         cursor.close()

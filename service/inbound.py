@@ -119,12 +119,11 @@ def _process(
     # only the writes are serialised. Under the lock ``handle`` uses the plan only if the family
     # and its conversation still read the same; if not, it decides again.
     with services.db.unit(before=plan if services.db.is_sqlite else None) as unit:
-        found = inbound_core.find_family(unit.connection, phone)
+        found, message_id = inbound_core.arrive(
+            unit.connection, phone, sid, channel, body, media, now
+        )
         if found is None:
             return _not_a_family(unit.session, services, sid, phone, channel, body, media, now)
-        message_id = inbound_core.store_inbound(
-            unit.connection, found, sid, channel, body, media, now
-        )
         if message_id is None:
             return InboundResult(duplicate=True)
         queued = inbound_core.handle(
@@ -177,7 +176,7 @@ def _not_a_family(
 def _held_family(session: Session, phone: str) -> Family | None:
     """The family, its conversation and therapist in one statement.
 
-    Only for a family this transaction already holds (``inbound_core.find_family`` locked its row
+    Only for a family this transaction already holds (``inbound_core.arrive`` locked its row
     on PostgreSQL; on SQLite the transaction holds the writers' lock): with no lock to wait for,
     the joined rows are current. ``conversations.lock_family`` reads them one query each, because
     a row joined into a locking query is read as it was before the wait.

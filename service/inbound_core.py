@@ -53,7 +53,7 @@ from service.conversations import (
     state_from,
 )
 from service.db import Unit
-from service.fastsql import insert_of, prepared
+from service.fastsql import Prepared, insert_of, prepared
 from service.models import (
     Answer,
     ConsentEvent,
@@ -168,11 +168,18 @@ STORE_INBOUND = (
     .on_conflict_do_nothing(index_elements=["twilio_sid"])
     .returning(MESSAGES.c.id)
 )
-# PostgreSQL, after LOCK_FAMILY: the message stored and the conversation read in one statement
-# (the statement starts after the lock is held, so what it reads is current).
+# PostgreSQL, after LOCK_FAMILY in the same round trip: the message stored (for the family that
+# writes from the number: none, so nothing stored, for a number nobody enrolled) and the
+# conversation read, in one statement that starts after the lock is held, so it reads what is
+# current.
 _STORED = (
     postgresql.insert(MESSAGES)
-    .values(_INBOUND_VALUES)
+    .from_select(
+        list(_INBOUND_FIELDS),
+        select(
+            *(FAMILIES.c.id if n == "family_id" else _INBOUND_VALUES[n] for n in _INBOUND_FIELDS)
+        ).where(FAMILIES.c.phone == bindparam("phone")),
+    )
     .on_conflict_do_nothing(index_elements=["twilio_sid"])
     .returning(MESSAGES.c.id)
     .cte("stored")
@@ -180,7 +187,7 @@ _STORED = (
 STORE_AND_READ = (
     select(select(_STORED.c.id).scalar_subquery().label("stored_id"), *_CONVERSATION_COLUMNS)
     .select_from(_AROUND)
-    .where(FAMILIES.c.id == bindparam("family_id"))
+    .where(FAMILIES.c.phone == bindparam("phone"))
 )
 PREVIOUS_MEASURE = (
     select(MEASURES.c.value)
@@ -247,52 +254,52 @@ class Found:
         self.conversation = conversation
 
 
-def find_family(connection: Connection, phone: str) -> Found | None:
-    """Read the family writing from ``phone``, locking its row until commit on PostgreSQL.
-
-    On PostgreSQL the conversation is read by ``store_inbound``, after the lock is held.
-    """
-    if connection.dialect.name == "sqlite":
-        row = prepared(connection, FAMILY_AND_CONVERSATION).first(connection, {"phone": phone})
-        return None if row is None else Found(row, row)
-    family = prepared(connection, LOCK_FAMILY).first(connection, {"phone": phone})
-    return None if family is None else Found(family, None)
-
-
-def store_inbound(
+def arrive(
     connection: Connection,
-    found: Found,
+    phone: str,
     sid: str,
     channel: str,
     body: str,
     media: list[dict[str, str]],
     now: datetime,
-) -> int | None:
-    """Store the family's message; None when its MessageSid is stored already (a retry)."""
-    row = {
-        "direction": "in",
-        "family_id": found.family.id,
-        "staff_id": None,
-        "channel": channel,
-        "twilio_sid": sid,
-        "body": body,
-        "media": media or None,
-        "status": "received",
-        "reply": False,
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
+) -> tuple[Found | None, int | None]:
+    """Read the family writing from ``phone`` and store its message.
+
+    Returns the family (None: no family writes from ``phone``, and nothing was stored) and the
+    stored message's id (None: its MessageSid is stored already, a retry). On PostgreSQL the
+    family's row is locked until commit, and the lock, the store and the read of the
+    conversation go in one round trip.
+    """
+    params = {
+        "phone": phone,
+        "in_direction": "in",
+        "in_family_id": None,
+        "in_staff_id": None,
+        "in_channel": channel,
+        "in_twilio_sid": sid,
+        "in_body": body,
+        "in_media": media or None,
+        "in_status": "received",
+        "in_reply": False,
+        "in_attempts": 0,
+        "in_created_at": now,
+        "in_updated_at": now,
     }
-    params = {f"in_{name}": value for name, value in row.items()}
     if connection.dialect.name == "postgresql":
-        # One round trip: store the message and read the conversation (the lock is held).
-        params["family_id"] = found.family.id
-        read = prepared(connection, STORE_AND_READ).first(connection, params)
-        found.conversation = read
-        stored_id: int | None = read.stored_id
-        return stored_id
-    stored: int | None = prepared(connection, STORE_INBOUND).scalar(connection, params)
-    return stored
+        lock, store = prepared(connection, LOCK_FAMILY), prepared(connection, STORE_AND_READ)
+        with _pipelined(connection):
+            locked = lock.execute(connection, {"phone": phone})
+            stored = store.execute(connection, params)
+        family, read = lock.first_of(locked), store.first_of(stored)
+        if family is None:
+            return None, None
+        return Found(family, read), read.stored_id
+    row = prepared(connection, FAMILY_AND_CONVERSATION).first(connection, {"phone": phone})
+    if row is None:
+        return None, None
+    params["in_family_id"] = row.id
+    stored_id: int | None = prepared(connection, STORE_INBOUND).scalar(connection, params)
+    return Found(row, row), stored_id
 
 
 class Plan:
@@ -437,6 +444,7 @@ class _Rows:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self.other: dict[str, list[dict[str, Any]]] = {name: [] for name in INSERTED}
+        self.sent: list[tuple[Prepared, Any]] = []  # inserted messages and their cursors
         self.queued: list[int] = []
         self.wakes_stored = False  # a pending wake-up written by this transaction
 
@@ -446,11 +454,20 @@ class _Rows:
 
     def write_messages(self, connection: Connection) -> None:
         """The outgoing messages (their ids are read back)."""
-        if self.messages:
-            for message in self.messages:
-                statement = prepared(connection, _queue(tuple(message)))
-                self.queued.append(statement.scalar(connection, message))
-            self.messages = []
+        self.send_messages(connection)
+        self.collect()
+
+    def send_messages(self, connection: Connection) -> None:
+        """Insert the outgoing messages; their ids are read by ``collect`` (after a pipeline)."""
+        for message in self.messages:
+            statement = prepared(connection, _queue(tuple(message)))
+            self.sent.append((statement, statement.execute(connection, message)))
+        self.messages = []
+
+    def collect(self) -> None:
+        for statement, cursor in self.sent:
+            self.queued.append(statement.first_of(cursor)[0])
+        self.sent = []
 
     def write_others(self, connection: Connection) -> None:
         """Every other new row (nothing is read back)."""
@@ -564,7 +581,8 @@ def _apply(
         family.nudged_at = None
     with _pipelined(connection):
         _store(connection, family, before, state, rows, now)
-    rows.write_messages(connection)
+        rows.send_messages(connection)
+    rows.collect()
     return sorted(rows.queued)
 
 
