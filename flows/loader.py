@@ -32,14 +32,21 @@ class Keywords:
     """Words that act at any point in any flow, per language (English always applies)."""
 
     words: Mapping[str, Mapping[str, frozenset[str]]]
+    _merged: dict[str, Mapping[str, frozenset[str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
-    def for_language(self, language: str) -> dict[str, frozenset[str]]:
-        """The keyword words for a family's language, English included."""
-        merged: dict[str, set[str]] = {action: set() for action in KEYWORD_ACTIONS}
-        for lang in {"en", language}:
-            for action, words in self.words.get(lang, {}).items():
-                merged.setdefault(action, set()).update(words)
-        return {action: frozenset(words) for action, words in merged.items()}
+    def for_language(self, language: str) -> Mapping[str, frozenset[str]]:
+        """The keyword words for a family's language, English included (worked out once)."""
+        found = self._merged.get(language)
+        if found is None:
+            merged: dict[str, set[str]] = {action: set() for action in KEYWORD_ACTIONS}
+            for lang in {"en", language}:
+                for action, words in self.words.get(lang, {}).items():
+                    merged.setdefault(action, set()).update(words)
+            found = {action: frozenset(words) for action, words in merged.items()}
+            self._merged[language] = found
+        return found
 
 
 @dataclass

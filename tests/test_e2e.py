@@ -115,6 +115,7 @@ def deployment(database_url: str, standin: Any, tmp_path: Path) -> Iterator[Depl
             PUBLIC_URL=f"http://127.0.0.1:{port}",
             SECRET_KEY="e2e-secret",
             BRAVESTEPS_TESTING="0",
+            QUIET_HOURS="00:00-00:00",  # real processes, real clock: any hour of the day
         )
     )
     deployment = Deployment(env, port, tmp_path)
