@@ -49,7 +49,11 @@ class Prepared:
                 raise ValueError(f"expanding parameter {name!r} is not supported here")
             if compiled.escaped_bind_names.get(name, name) != name:
                 raise ValueError(f"parameter {name!r} would be renamed; choose a plain name")
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            # A type may offer a quicker processor that gives the same values (``driver_bind``).
+            quick = getattr(bind.type, "driver_bind", None)
+            process = quick(dialect) if quick is not None else None
+            if process is None:
+                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 processors.append((name, process))
         self.processors = tuple(processors)

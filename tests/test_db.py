@@ -1,16 +1,21 @@
-"""SQLite's WAL is checkpointed by a background thread, not inside a request's COMMIT."""
+"""The database layer: SQLite's WAL checkpoints off the request path, and the quick datetime
+conversion ``service.fastsql`` uses matching SQLAlchemy's."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from service.db import BACKSTOP_PAGES, CHECKPOINTER, Checkpointer, Database
+from service.models import UTCDateTime
 
 
 def _fill(db: Database, transactions: int) -> None:
@@ -73,3 +78,33 @@ def test_each_process_checkpoints_on_a_thread_of_its_own(db: Database) -> None:
     assert db in CHECKPOINTER._paths
     db.dispose()
     assert db not in CHECKPOINTER._paths
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 28, 21, 4, 26, 123456, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),  # no microseconds
+        datetime(2026, 3, 29, 2, 30, 5, 7, tzinfo=ZoneInfo("Europe/London")),
+        datetime(2026, 6, 1, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+        None,
+    ],
+)
+def test_the_quick_sqlite_datetime_matches_sqlalchemys(moment: datetime | None) -> None:
+    """``fastsql`` stores a datetime as SQLAlchemy's own processors would, and reads it back."""
+    dialect = sqlite.dialect()
+    kind = UTCDateTime()
+    slow = kind.dialect_impl(dialect).bind_processor(dialect)
+    quick = kind.driver_bind(dialect)
+    assert slow is not None and quick is not None
+    assert quick(moment) == slow(moment)
+    read = kind.dialect_impl(dialect).result_processor(dialect, None)
+    assert read is not None and read(quick(moment)) == moment
+    assert kind.driver_bind(postgresql.dialect()) is None  # psycopg takes the datetime itself
+
+
+def test_the_quick_sqlite_datetime_refuses_a_naive_one() -> None:
+    quick = UTCDateTime().driver_bind(sqlite.dialect())
+    assert quick is not None
+    with pytest.raises(ValueError, match="naive"):
+        quick(datetime(2026, 1, 1, 12, 0))
