@@ -56,13 +56,23 @@ def signature_valid(
     if not signature:
         return False
     validator = _validator(auth_token)
-    parsed = urlparse(url)
-    if "bodySHA256" in parse_qs(parsed.query):
+    candidates = _signed_urls(url)
+    if candidates is None:
         return bool(validator.validate(url, params, signature))
     return any(
         compare(validator.compute_signature(candidate, params), signature)
-        for candidate in (remove_port(parsed), add_port(parsed))
+        for candidate in candidates
     )
+
+
+@lru_cache(maxsize=64)
+def _signed_urls(url: str) -> tuple[str, str] | None:
+    """The URLs Twilio may have signed for ``url`` (without, then with its port), worked out once
+    per URL; None for a JSON webhook (``bodySHA256``), which the validator checks whole."""
+    parsed = urlparse(url)
+    if "bodySHA256" in parse_qs(parsed.query):
+        return None
+    return remove_port(parsed), add_port(parsed)
 
 
 _NO_REPLY = str(MessagingResponse())

@@ -346,3 +346,33 @@ def test_no_phone_number_or_message_text_reaches_the_log(
     assert logged  # the service does log; just nothing personal
     for private in (family.phone, "7700900123", "+447700900999", "Zelda", "hides under", "Sam"):
         assert private not in logged
+
+
+@pytest.mark.parametrize(
+    ("signed_for", "checked_at", "valid"),
+    [
+        ("https://example.org/twilio/messages", "https://example.org/twilio/messages", True),
+        ("https://example.org:443/twilio/messages", "https://example.org/twilio/messages", True),
+        ("https://example.org/twilio/messages", "https://example.org:443/twilio/messages", True),
+        ("https://example.org/twilio/other", "https://example.org/twilio/messages", False),
+        ("https://example.org/x?bodySHA256=abc", "https://example.org/x?bodySHA256=abc", True),
+    ],
+)
+def test_signatures_are_checked_as_twilio_computes_them(
+    signed_for: str, checked_at: str, valid: bool
+) -> None:
+    """With and without the port, as Twilio's own validator; a JSON webhook's URL goes whole to
+    the validator. Asked twice, to cover the remembered URL variants."""
+    from twilio.request_validator import RequestValidator
+
+    from messages.twilio_io import signature_valid
+
+    token = "f0" * 16
+    params = {"From": "+447700900123", "Body": "Yes", "MessageSid": "SM" + "1" * 32}
+    if "bodySHA256" in signed_for:
+        params = {}
+    signature = RequestValidator(token).compute_signature(signed_for, params)
+    for _ in range(2):
+        assert signature_valid(token, checked_at, params, signature) is valid
+        assert not signature_valid(token, checked_at, params, signature[:-2] + "AA")
+        assert not signature_valid("0f" * 16, checked_at, params, signature)
