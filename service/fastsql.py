@@ -132,6 +132,13 @@ class Prepared:
         cursor.close()
 
 
+def table_of(model: Any) -> Table:
+    """A mapped class's ``Table`` (typed as one)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 def driver(connection: Connection) -> Any:
     """The DBAPI connection beneath ``connection`` (sqlite3 or psycopg)."""
     return connection.connection.dbapi_connection

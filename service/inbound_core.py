@@ -53,7 +53,7 @@ from service.conversations import (
     state_from,
 )
 from service.db import Unit
-from service.fastsql import Prepared, insert_of, prepared
+from service.fastsql import Prepared, insert_of, prepared, table_of
 from service.models import (
     Answer,
     ConsentEvent,
@@ -70,20 +70,14 @@ from service.wiring import Services
 log = logging.getLogger("bravesteps.conversations")  # the same lines as apply_outcome's
 
 
-def _table(model: Any) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-FAMILIES = _table(Family)
-CONVERSATIONS = _table(Conversation)
-MESSAGES = _table(Message)
-STAFF = _table(Staff)
-DUE_WORK = _table(DueWork)
-ANSWERS = _table(Answer)
-MEASURES = _table(Measure)
-CONSENT_EVENTS = _table(ConsentEvent)
+FAMILIES = table_of(Family)
+CONVERSATIONS = table_of(Conversation)
+MESSAGES = table_of(Message)
+STAFF = table_of(Staff)
+DUE_WORK = table_of(DueWork)
+ANSWERS = table_of(Answer)
+MEASURES = table_of(Measure)
+CONSENT_EVENTS = table_of(ConsentEvent)
 
 # The family columns the engine, the outbox and the programme read or change here.
 FAMILY_FIELDS = (

@@ -13,7 +13,7 @@ import math
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, select, true, update
+from sqlalchemy import bindparam, select, true, update
 from sqlalchemy.orm import Session
 
 from flows.timing import (
@@ -26,7 +26,7 @@ from flows.timing import (
     parse_quiet_hours,
     release_time,
 )
-from service.fastsql import insert_of, prepared
+from service.fastsql import insert_of, prepared, table_of
 from service.models import DueWork, Family
 from service.wiring import Services
 
@@ -62,8 +62,7 @@ def session_day(family: Family, now: datetime) -> int:
     return (now.astimezone(_zone(family)).weekday() + 1) % 7
 
 
-_DUE_WORK = DueWork.__table__
-assert isinstance(_DUE_WORK, Table)
+_DUE_WORK = table_of(DueWork)
 # Every column of a due-work row (calendar events and the first silence check give them all).
 _INSERT_DUE_WORK = insert_of(
     _DUE_WORK,
