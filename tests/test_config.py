@@ -6,6 +6,7 @@ The bad-value cases call ``load_settings`` with an explicit mapping (no process 
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
@@ -343,13 +344,15 @@ def test_quiet_hours_across_midnight_and_within_a_day(db: str) -> None:
 # ---- start-up of the web app in a fresh interpreter ----------------------------------------------
 
 START = "from service import create_app; create_app(); print('started')"
+# ... and how many objects it leaves out of the garbage collector's full collections afterwards.
+FROZEN = "import gc; from service import create_app; create_app(); print(gc.get_freeze_count())"
 
 
-def start_web(tmp_path: Path, **env: str) -> subprocess.Popen[str]:
+def start_web(tmp_path: Path, code: str = START, **env: str) -> subprocess.Popen[str]:
     """``create_app()`` with no argument, as gunicorn calls it, in a clean environment."""
     base = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "LANG": "C.UTF-8"}
     return subprocess.Popen(
-        [sys.executable, "-c", START],
+        [sys.executable, "-c", code],
         cwd=tmp_path,
         env={**base, **env},
         stdout=subprocess.PIPE,
@@ -392,3 +395,17 @@ def test_create_app_without_arguments_stops_with_one_line(tmp_path: Path) -> Non
     assert lines[0].startswith("bravesteps: cannot start: "), err
     assert re.search(r"onboarding\.yaml:\d+: .*'nowhere_at_all'", err), err
     assert all(re.search(r"\.yaml:\d+: ", line) for line in lines), err
+
+
+def test_a_web_worker_keeps_its_start_up_objects_out_of_full_collections(tmp_path: Path) -> None:
+    """A full collection walks every tracked object: over what the app holds for good, that is a
+    stall of tens of milliseconds for whichever request it lands in. So gunicorn's app freezes
+    them (``gc.freeze``); an app built for a test (with settings given) does not."""
+    db = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    worker = start_web(tmp_path, FROZEN, DATABASE_URL=db, SECRET_KEY="k")
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert int(out.split()[-1]) > 50_000
+    before = gc.get_freeze_count()
+    create_app(load_settings({"DATABASE_URL": db, "BRAVESTEPS_TESTING": "1"}))
+    assert gc.get_freeze_count() == before
