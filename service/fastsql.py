@@ -58,9 +58,7 @@ class Prepared:
                 processors.append((name, process))
         self.processors = tuple(processors)
         # Values fixed in the statement (literals such as ``outcome='cancelled'``).
-        self.defaults = {
-            name: value for name, value in compiled.construct_params(_check=False).items()
-        }
+        self.defaults = dict(compiled.construct_params(_check=False))
         self.dialect = dialect
         self.columns = list(getattr(statement, "exported_columns", ()))
         self.row: Any = namedtuple("Row", [column.key for column in self.columns])  # type: ignore[misc]
@@ -69,6 +67,7 @@ class Prepared:
         self.result_processors: tuple[Processor | None, ...] | None = None
 
     def _processors(self, description: Sequence[Any]) -> tuple[Processor | None, ...]:
+        """The result processors, made once, from the first cursor's ``description``."""
         if self.result_processors is None:
             self.result_processors = tuple(
                 column.type.dialect_impl(self.dialect).result_processor(self.dialect, found[1])
@@ -85,7 +84,7 @@ class Prepared:
         return params
 
     def _row(self, cursor: Any, raw: Sequence[Any]) -> Any:
-        processors = self.result_processors or self._processors(cursor.description)
+        processors = self._processors(cursor.description)
         return self.row._make(
             [
                 value if process is None else process(value)
