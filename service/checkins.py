@@ -17,6 +17,7 @@ from flows.effects import Send
 from service.alerts import queue_staff_message, raise_alert
 from service.conversations import context_for, queue_message
 from service.models import DueWork, Family
+from service.programme import due_work_row
 from service.wiring import Services
 
 CALL_WEEKS = frozenset({1, 2, 4, 6, 8})
@@ -55,19 +56,8 @@ def heard_from(family: Family) -> None:
 
 def first_silence_check(family: Family, now: datetime) -> dict[str, Any]:
     """The 7-day check the programme starts with, as a ``due_work`` row; it moves itself on."""
-    return {
-        "family_id": family.id,
-        "kind": "silence",
-        "payload": {},
-        "due_at": now + SILENT_FOR + GRACE,
-        "dedupe_key": f"silence:{family.id}:{family.calendar_generation}",
-        "claim_token": None,
-        "claimed_until": None,
-        "attempts": 0,
-        "done_at": None,
-        "outcome": None,
-        "created_at": now,
-    }
+    key = f"silence:{family.id}:{family.calendar_generation}"
+    return due_work_row(family.id, "silence", {}, now + SILENT_FOR + GRACE, key, now)
 
 
 def _nudge_and_alert(

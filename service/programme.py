@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select, true, update
@@ -64,21 +65,35 @@ def session_day(family: Family, now: datetime) -> int:
 
 _DUE_WORK = table_of(DueWork)
 # Every column of a due-work row (calendar events and the first silence check give them all).
+
+
+def due_work_row(
+    family_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    due_at: datetime,
+    dedupe_key: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new pending ``due_work`` row with every column given, as ``_INSERT_DUE_WORK`` takes it."""
+    return {
+        "family_id": family_id,
+        "kind": kind,
+        "payload": payload,
+        "due_at": due_at,
+        "dedupe_key": dedupe_key,
+        "claim_token": None,
+        "claimed_until": None,
+        "attempts": 0,
+        "done_at": None,
+        "outcome": None,
+        "created_at": now,
+    }
+
+
+# The columns come from due_work_row itself, so the two cannot disagree.
 _INSERT_DUE_WORK = insert_of(
-    _DUE_WORK,
-    (
-        "family_id",
-        "kind",
-        "payload",
-        "due_at",
-        "dedupe_key",
-        "claim_token",
-        "claimed_until",
-        "attempts",
-        "done_at",
-        "outcome",
-        "created_at",
-    ),
+    _DUE_WORK, tuple(due_work_row(0, "", {}, datetime.min, "", datetime.min))
 )
 _DONE_EVENTS = select(_DUE_WORK.c.payload).where(
     _DUE_WORK.c.family_id == bindparam("of_family"),
@@ -145,19 +160,14 @@ def _create_rows(
 ) -> int:
     """One executemany on the driver for the whole calendar (a YES must stay a quick webhook)."""
     rows = [
-        {
-            "family_id": family.id,
-            "kind": "calendar",
-            "payload": {"flow": event.flow, "week": event.week, "day": event.day},
-            "due_at": _due(family, event.week, event.day),
-            "dedupe_key": f"cal:{family.id}:{family.calendar_generation}:{event.key}",
-            "claim_token": None,
-            "claimed_until": None,
-            "attempts": 0,
-            "done_at": None,
-            "outcome": None,
-            "created_at": now,
-        }
+        due_work_row(
+            family.id,
+            "calendar",
+            {"flow": event.flow, "week": event.week, "day": event.day},
+            _due(family, event.week, event.day),
+            f"cal:{family.id}:{family.calendar_generation}:{event.key}",
+            now,
+        )
         for event in services.calendar.events
         if event.key not in done
     ]
