@@ -212,10 +212,7 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="bravesteps-profile-"))
     bench.RESULTS.mkdir(parents=True, exist_ok=True)
-    if args.db == "sqlite":
-        dbs = bench.sqlite_databases(workdir)
-    else:
-        dbs = bench.postgres_databases(args.pg, "bravesteps_bench_webhook_profile", keep=False)
+    dbs = bench.databases(args.db, workdir, args.pg, "bravesteps_bench_webhook_profile")
     try:
         phones = [bench.phone_of(i) for i in range(args.families)]
         bench.prepare_service_db(dbs.service_url, phones, workdir)

@@ -56,10 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="bravesteps-webhook-memory-"))
-    if args.db == "sqlite":
-        dbs = bench.sqlite_databases(workdir)
-    else:
-        dbs = bench.postgres_databases(args.pg, "bravesteps_bench_webhook_memory", keep=False)
+    dbs = bench.databases(args.db, workdir, args.pg, "bravesteps_bench_webhook_memory")
     try:
         phones = [bench.phone_of(i) for i in range(args.families)]
         bench.log(f"{dbs.kind}: enrolling {len(phones)} families and ticking")

@@ -171,6 +171,15 @@ def postgres_databases(server: str, name: str, keep: bool) -> Databases:
     )
 
 
+def databases(kind: str, workdir: Path, pg: str, pg_name: str, keep: bool = False) -> Databases:
+    """Fresh databases of ``kind`` (sqlite, or postgres/postgresql/pg on server ``pg``)."""
+    if kind == "sqlite":
+        return sqlite_databases(workdir)
+    if kind in ("postgres", "postgresql", "pg"):
+        return postgres_databases(pg, pg_name, keep)
+    raise SystemExit(f"unknown --db '{kind}'")
+
+
 def prepare_service_db(url: str, phones: list[str], workdir: Path) -> dict[str, Any]:
     """Migrate, enrol every family in one transaction, tick: every family at the consent question.
 
@@ -687,14 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     setups: dict[str, dict[str, Any]] = {}
     workdir = Path(tempfile.mkdtemp(prefix="bravesteps-bench-"))
     try:
-        all_dbs = []
-        for kind in kinds:
-            if kind == "sqlite":
-                all_dbs.append(sqlite_databases(workdir))
-            elif kind in ("postgres", "postgresql", "pg"):
-                all_dbs.append(postgres_databases(args.pg, args.pg_name, args.keep))
-            else:
-                raise SystemExit(f"unknown --db '{kind}'")
+        all_dbs = [databases(kind, workdir, args.pg, args.pg_name, args.keep) for kind in kinds]
         try:
             # Set-up is mostly one CPU-bound tick per database: do the databases side by side.
             fork = multiprocessing.get_context("fork")
