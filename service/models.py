@@ -64,11 +64,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
 
         def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to the database; pass an aware one")
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            stored = self.process_bind_param(value, dialect)  # naive UTC, or refused
+            return None if stored is None else stored.isoformat(" ", "microseconds")
 
         return process
 
