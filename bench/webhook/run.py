@@ -669,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         "--per-family", type=int, default=0,
         help="messages per family (default: enough for --max-rate req/s for --seconds)",
     )  # fmt: skip
-    parser.add_argument("--max-rate", type=float, default=3000, help="for sizing (default 3000)")
+    parser.add_argument("--max-rate", type=float, default=6000, help="for sizing (default 6000)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (2)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
