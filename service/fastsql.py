@@ -144,12 +144,20 @@ def driver(connection: Connection) -> Any:
 
 
 def insert_of(table: Table, names: Sequence[str]) -> Any:
-    """``INSERT INTO table (names...)``, with the columns' constant defaults for the others.
+    """``INSERT INTO table (names...)``, with the columns' constant defaults for the others."""
+    return insert(table).values(row_values(table, names))
+
+
+def row_values(table: Table, names: Sequence[str], prefix: str = "") -> dict[str, Any]:
+    """One row's values for an ``INSERT``: a parameter ``prefix + name`` for each of ``names``,
+    and the columns' constant defaults for the others.
 
     A column left out whose default is computed in Python is an error: the driver would not
     compute it.
     """
-    values: dict[str, Any] = {name: bindparam(name, type_=table.c[name].type) for name in names}
+    values: dict[str, Any] = {
+        name: bindparam(prefix + name, type_=table.c[name].type) for name in names
+    }
     for column in table.columns:
         if column.key in values or column.default is None:
             continue
@@ -157,7 +165,7 @@ def insert_of(table: Table, names: Sequence[str]) -> Any:
         if not default.is_scalar:
             raise ValueError(f"{table.name}.{column.key} has a computed default; give a value")
         values[column.key] = default.arg
-    return insert(table).values(values)
+    return values
 
 
 _cache: dict[tuple[int, str], tuple[ClauseElement, Prepared]] = {}

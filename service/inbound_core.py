@@ -21,11 +21,12 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, exists, select, true, update
+from sqlalchemy import Connection, Table, bindparam, exists, insert, literal, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from flows.conversation import handle_message
 from flows.effects import (
@@ -53,7 +54,7 @@ from service.conversations import (
     state_from,
 )
 from service.db import Unit
-from service.fastsql import Prepared, insert_of, prepared, table_of
+from service.fastsql import Prepared, insert_of, prepared, row_values, table_of
 from service.models import (
     Answer,
     ConsentEvent,
@@ -433,38 +434,41 @@ class FamilyView:
 
 
 class _Rows:
-    """New rows by table, written in one statement per table."""
+    """New rows by table, and a pending cancel of wake-ups, written at the next write."""
 
-    def __init__(self) -> None:
+    def __init__(self, family_id: int, now: datetime) -> None:
         self.messages: list[dict[str, Any]] = []
         self.other: dict[str, list[dict[str, Any]]] = {name: [] for name in INSERTED}
-        self.sent: list[tuple[Prepared, Any]] = []  # inserted messages and their cursors
         self.queued: list[int] = []
         self.wakes_stored = False  # a pending wake-up written by this transaction
+        # CancelWakes: stored wake-ups are cancelled before the next rows are inserted (so a
+        # wake-up the same outcome schedules afterwards stays pending).
+        self.cancel = False
+        self.now = now
+        self.cancel_params: dict[str, Any] = {"of_family": family_id, "now": now}
+
+    def cancel_wakes(self, wakes_pending: bool) -> None:
+        """As CancelWakes: the wake-ups not yet written are cancelled here, the stored ones at
+        the next write (only if there may be one: ``wakes_pending`` or one written since)."""
+        for work in self.other["due_work"]:
+            if work["kind"] == "wake" and work["done_at"] is None:
+                work["done_at"], work["outcome"] = self.now, "cancelled"
+        if wakes_pending or self.wakes_stored:
+            self.cancel = True
 
     def write(self, connection: Connection) -> None:
-        self.write_messages(connection)
-        self.write_others(connection)
-
-    def write_messages(self, connection: Connection) -> None:
-        """The outgoing messages (their ids are read back)."""
-        self.send_messages(connection)
-        self.collect()
-
-    def send_messages(self, connection: Connection) -> None:
-        """Insert the outgoing messages; their ids are read by ``collect`` (after a pipeline)."""
+        """One statement per table, the outgoing messages' ids read back."""
         for message in self.messages:
             statement = prepared(connection, _queue(tuple(message)))
-            self.sent.append((statement, statement.execute(connection, message)))
+            self.queued.append(statement.scalar(connection, message))
         self.messages = []
-
-    def collect(self) -> None:
-        for statement, cursor in self.sent:
-            self.queued.append(statement.first_of(cursor)[0])
-        self.sent = []
+        self.write_others(connection)
 
     def write_others(self, connection: Connection) -> None:
-        """Every other new row (nothing is read back)."""
+        """A pending cancel, then every other new row (nothing is read back)."""
+        if self.cancel:
+            prepared(connection, CANCEL_WAKES).run(connection, self.cancel_params)
+            self.cancel = False
         if any(w["kind"] == "wake" and w["done_at"] is None for w in self.other["due_work"]):
             self.wakes_stored = True
         for name, rows in self.other.items():
@@ -472,6 +476,28 @@ class _Rows:
                 statement = prepared(connection, _insert(INSERTED[name], tuple(rows[0])))
                 statement.run_many(connection, rows)
                 rows.clear()
+
+    def shape(self) -> tuple[Any, ...] | None:
+        """What ``_at_once`` needs to know to build the one statement that writes these rows
+        (None: the outgoing messages do not all have the same columns)."""
+        columns = {tuple(message) for message in self.messages}
+        if len(columns) > 1:
+            return None
+        tables = tuple(
+            (name, tuple(rows[0]), len(rows)) for name, rows in self.other.items() if rows
+        )
+        message_columns = columns.pop() if columns else ()
+        return self.cancel, tables, message_columns, len(self.messages)
+
+    def parameters(self) -> dict[str, Any]:
+        """The values for ``_at_once``'s statement, each row's under its own prefix."""
+        params: dict[str, Any] = dict(self.cancel_params) if self.cancel else {}
+        for name, rows in self.other.items():
+            for i, row in enumerate(rows):
+                params.update({f"{name}{i}_{key}": value for key, value in row.items()})
+        for i, message in enumerate(self.messages):
+            params.update({f"m{i}_{key}": value for key, value in message.items()})
+        return params
 
 
 def _apply(
@@ -495,7 +521,7 @@ def _apply(
         reschedule(unit.session, services, family, now)
     week = state.variables.get("week")
     week = week if isinstance(week, int) else None
-    rows = _Rows()
+    rows = _Rows(family.id, now)
     for effect in outcome.effects:
         if isinstance(effect, Send):
             rows.messages.append(outbox_values(services, family, effect, now, message_id))
@@ -560,12 +586,7 @@ def _apply(
                 }
             )
         elif isinstance(effect, CancelWakes):
-            for work in rows.other["due_work"]:
-                if work["kind"] == "wake" and work["done_at"] is None:
-                    work["done_at"], work["outcome"] = now, "cancelled"
-            if wakes_pending or rows.wakes_stored:
-                cancel = prepared(connection, CANCEL_WAKES)
-                cancel.run(connection, {"of_family": family.id, "now": now})
+            rows.cancel_wakes(wakes_pending)
         elif isinstance(effect, FlowEnded):
             log.info("family %s finished flow %s", family.ref, effect.flow)
         elif isinstance(effect, Note):
@@ -573,10 +594,12 @@ def _apply(
     if family.opted_out_at is None:  # checkins.heard_from
         family.missed_check_ins = 0
         family.nudged_at = None
-    with _pipelined(connection):
+    shape = rows.shape() if connection.dialect.name == "postgresql" else None
+    if shape is not None:
+        _store_at_once(connection, family, before, state, rows, shape)
+    else:
         _store(connection, family, before, state, rows, now)
-        rows.send_messages(connection)
-    rows.collect()
+        rows.write(connection)
     return sorted(rows.queued)
 
 
@@ -593,6 +616,23 @@ def _pipelined(connection: Connection) -> Iterator[None]:
         yield
 
 
+def _state_values(family: Family, before: Any, state: ConversationState, now: datetime) -> Any:
+    """STORE_STATE's values, and the family's changed columns with their values."""
+    changed = tuple(name for name in FAMILY_FIELDS if getattr(family, name) != before[name])
+    values = {
+        "of_family": family.id,
+        "new_flow": state.flow,
+        "new_flow_version": state.version,
+        "new_step": state.step,
+        "new_waiting": state.waiting,
+        "new_attempts": state.attempts,
+        "new_variables": dict(state.variables),
+        "new_updated_at": now,
+    }
+    values.update({f"new_{name}": getattr(family, name) for name in changed})
+    return changed, values
+
+
 def _store(
     connection: Connection,
     family: Family,
@@ -602,26 +642,65 @@ def _store(
     now: datetime,
 ) -> None:
     """The new state, the family's changed columns and the new rows other than messages."""
-    prepared(connection, STORE_STATE).run(
-        connection,
-        {
-            "of_family": family.id,
-            "new_flow": state.flow,
-            "new_flow_version": state.version,
-            "new_step": state.step,
-            "new_waiting": state.waiting,
-            "new_attempts": state.attempts,
-            "new_variables": dict(state.variables),
-            "new_updated_at": now,
-        },
-    )
-    _store_family(connection, family, before)
+    changed, values = _state_values(family, before, state, now)
+    prepared(connection, STORE_STATE).run(connection, values)
+    if changed:
+        prepared(connection, _family_update(changed)).run(connection, values)
     rows.write_others(connection)
 
 
-def _store_family(connection: Connection, family: Family, before: Any) -> None:
-    changed = tuple(name for name in FAMILY_FIELDS if getattr(family, name) != before[name])
+def _store_at_once(
+    connection: Connection,
+    family: Family,
+    before: Any,
+    state: ConversationState,
+    rows: _Rows,
+    shape: tuple[Any, ...],
+) -> None:
+    """PostgreSQL: what ``_store`` and ``_Rows.write`` write, in one statement and one round trip.
+
+    The state, the family's changed columns, a pending cancel of wake-ups and each table's new
+    rows are data-modifying ``WITH`` clauses of the statement that inserts the replies. They all
+    run on the same snapshot, so the cancel never touches a wake-up inserted beside it.
+    """
+    changed, values = _state_values(family, before, state, rows.now)
+    values.update(rows.parameters())
+    statement = _at_once(connection.dialect, changed, *shape)
+    if shape[-1]:
+        rows.queued.extend(row[0] for row in statement.all(connection, values))
+    else:
+        statement.run(connection, values)
+    rows.messages = []
+    rows.cancel = False
+    for table_rows in rows.other.values():
+        table_rows.clear()
+
+
+@lru_cache(maxsize=256)
+def _at_once(
+    dialect: Dialect,
+    changed: tuple[str, ...],
+    cancel: bool,
+    tables: tuple[tuple[str, tuple[str, ...], int], ...],
+    message_columns: tuple[str, ...],
+    message_count: int,
+) -> Prepared:
+    """``_store_at_once``'s statement, compiled once per shape: the columns the family changed,
+    a cancel or not, each table's columns and number of rows, the replies' columns and number."""
+    ctes = [STORE_STATE.cte("new_state")]
     if changed:
-        values = {f"new_{name}": getattr(family, name) for name in changed}
-        statement = prepared(connection, _family_update(changed))
-        statement.run(connection, {"of_family": family.id, **values})
+        ctes.append(_family_update(changed).cte("family_changes"))
+    if cancel:
+        ctes.append(CANCEL_WAKES.cte("cancelled"))
+    for name, columns, count in tables:
+        table = INSERTED[name]
+        values = [row_values(table, columns, f"{name}{i}_") for i in range(count)]
+        ctes.append(insert(table).values(values).cte(f"new_{name}"))
+    main: Any
+    if message_count:
+        values = [row_values(MESSAGES, message_columns, f"m{i}_") for i in range(message_count)]
+        # Rows of one VALUES list are inserted, and given ids, in order.
+        main = insert(MESSAGES).values(values).returning(MESSAGES.c.id)
+    else:
+        main = select(literal(True))
+    return Prepared(main.add_cte(*ctes), dialect)
