@@ -21,6 +21,7 @@ from service.config import Settings
 from service.inbound import handle_inbound
 from service.models import DueWork, Family, Message
 from service.outbox import drain
+from service.programme import reschedule
 from service.wiring import Services, build_services
 
 DATA = Path(__file__).parent / "data" / "programme_8w"
@@ -149,6 +150,41 @@ def test_eight_weeks_at_the_family_time(
     for message in sent(programme):
         if not message.reply:
             assert not quiet.contains(message.sent_at.astimezone(local).time())
+
+
+def test_a_new_session_day_moves_only_what_is_still_to_come(
+    programme: Services, clock: Clock, standin: Any
+) -> None:
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
+    phone = "+447700900123"
+    consent(programme, clock, phone, session_day="tuesday", session_time="18:00")
+    run_until(programme, clock, clock.now + timedelta(days=9))  # week 1 is done
+    london = ZoneInfo("Europe/London")
+
+    def calendar() -> dict[str, tuple[datetime, datetime | None]]:
+        with programme.db.transaction() as session:
+            rows = session.scalars(select(DueWork).where(DueWork.kind == "calendar"))
+            return {row.dedupe_key or "": (row.due_at, row.done_at) for row in rows}
+
+    before = calendar()
+    done = {key for key, (_due, done_at) in before.items() if done_at is not None}
+    assert done and len(done) < len(before)
+    with programme.db.transaction() as session:
+        family = session.scalar(select(Family).where(Family.phone == phone))
+        assert family is not None
+        family.session_day, family.session_time = 3, "07:30"  # Thursdays at 07:30
+        reschedule(session, programme, family, clock.now)
+    after = calendar()
+    assert after.keys() == before.keys()
+    for key, (due, done_at) in after.items():
+        if key in done:
+            assert (due, done_at) == before[key]  # what was sent stays as it was
+            continue
+        local = due.astimezone(london)
+        assert (local.hour, local.minute) == (7, 30), key
+        assert due > clock.now, key
+        # Each event keeps its place in the programme: its weekday moved by the same two days.
+        assert (local.date() - before[key][0].astimezone(london).date()).days == 2, key
 
 
 def test_reminder_then_timeout_path(programme: Services, clock: Clock, standin: Any) -> None:
