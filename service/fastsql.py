@@ -84,7 +84,10 @@ class Prepared:
         return params
 
     def _row(self, cursor: Any, raw: Sequence[Any]) -> Any:
-        processors = self._processors(cursor.description)
+        # Only the first result needs the description (psycopg builds it anew on each call).
+        processors = self.result_processors
+        if processors is None:
+            processors = self._processors(cursor.description)
         return self.row._make(
             [
                 value if process is None else process(value)
