@@ -48,6 +48,7 @@ from service.models import (
     Message,
 )
 from service.programme import (
+    DEFAULT_SESSION_TIME,
     not_before,
     pause,
     reschedule,
@@ -201,14 +202,15 @@ def _sync_family(family: Family, variables: dict[str, object]) -> bool:
     voice = variables.get("voice_notes")
     if voice in ("yes", "no"):
         family.prefers_audio = voice == "yes"
-    before = (family.session_day, family.session_time)
+    before = (family.session_day, family.session_time or DEFAULT_SESSION_TIME)
     day = variables.get("session_day")
     if isinstance(day, str) and day in WEEKDAYS:
         family.session_day = WEEKDAYS.index(day)
     clock = variables.get("session_time")
     if isinstance(clock, str) and len(clock) == 5 and clock[2] == ":":
         family.session_time = clock
-    return (family.session_day, family.session_time) != before
+    # Choosing the time the calendar already keeps (18:00 until a family chooses) moves nothing.
+    return (family.session_day, family.session_time or DEFAULT_SESSION_TIME) != before
 
 
 def _apply(

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from scheduler.tick import run_tick
 from service.config import Settings
+from service.conversations import _sync_family
 from service.inbound import handle_inbound
 from service.models import DueWork, Family, Message
 from service.outbox import drain
@@ -185,6 +186,27 @@ def test_a_new_session_day_moves_only_what_is_still_to_come(
         assert due > clock.now, key
         # Each event keeps its place in the programme: its weekday moved by the same two days.
         assert (local.date() - before[key][0].astimezone(london).date()).days == 2, key
+
+
+@pytest.mark.parametrize(
+    ("day", "time", "variables", "moved"),
+    [
+        (1, None, {"session_time": "18:00"}, False),  # the time the calendar keeps already
+        (1, "18:00", {"session_time": "18:00"}, False),
+        (1, None, {"session_time": "19:30"}, True),
+        (1, "19:30", {"session_time": "18:00"}, True),
+        (None, None, {"session_day": "tuesday"}, True),
+        (1, None, {"session_day": "tuesday"}, False),
+        (1, None, {"session_day": "friday", "session_time": "18:00"}, True),
+    ],
+)
+def test_only_a_new_day_or_time_moves_the_calendar(
+    day: int | None, time: str | None, variables: dict[str, object], moved: bool
+) -> None:
+    family = Family(session_day=day, session_time=time)
+    assert _sync_family(family, variables) is moved
+    if "session_time" in variables:
+        assert family.session_time == variables["session_time"]  # stored all the same
 
 
 def test_reminder_then_timeout_path(programme: Services, clock: Clock, standin: Any) -> None:
