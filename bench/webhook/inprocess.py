@@ -105,18 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     sqlite = args.db == "sqlite"
     cases = [("alone", False), ("another connection commits between requests", True)]
     try:
-        phones = [bench.phone_of(i) for i in range(args.families)]
-        bench.log(f"{dbs.kind}: enrolling {len(phones)} families and ticking")
-        bench.prepare_service_db(dbs.service_url, phones, workdir)
+        total = (args.warmup + args.messages) * (2 if sqlite else 1)
+        requests_file = bench.prepare_in_process(dbs, args.families, total, workdir)
+        requests = [line.split("\t") for line in requests_file.read_text().splitlines()]
         bench.prepare_baseline_db(dbs.baseline_url)
-        per_case = args.warmup + args.messages
-        total = per_case * (2 if sqlite else 1)
-        rounds = max(len(bench.BODIES), -(-total // args.families))
-        bench.write_requests(workdir / "requests.tsv", phones, rounds, bench.MEASURED_PREFIX)
-        lines = (workdir / "requests.tsv").read_text().splitlines()
-        requests = [line.split("\t") for line in lines]
-
-        os.environ.update(bench.service_env(dbs.service_url))
         os.environ["BENCH_DATABASE_URL"] = dbs.baseline_url
         import logging
 

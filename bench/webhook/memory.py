@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 import tempfile
 import time
@@ -58,15 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bravesteps-webhook-memory-"))
     dbs = bench.databases(args.db, workdir, args.pg, "bravesteps_bench_webhook_memory")
     try:
-        phones = [bench.phone_of(i) for i in range(args.families)]
-        bench.log(f"{dbs.kind}: enrolling {len(phones)} families and ticking")
-        bench.prepare_service_db(dbs.service_url, phones, workdir)
-        rounds = -(-args.messages // args.families)
-        requests_file = workdir / "messages.tsv"
-        bench.log(f"{dbs.kind}: signing {rounds * args.families:,} messages")
-        bench.write_requests(requests_file, phones, rounds, bench.MEASURED_PREFIX)
-
-        os.environ.update(bench.service_env(dbs.service_url))
+        requests_file = bench.prepare_in_process(dbs, args.families, args.messages, workdir)
         import logging
 
         from service import create_app

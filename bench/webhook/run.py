@@ -541,6 +541,21 @@ def service_env(url: str) -> dict[str, str]:
     )
 
 
+def prepare_in_process(dbs: Databases, families: int, messages: int, workdir: Path) -> Path:
+    """For a benchmark that plays a web worker in this process (``memory.py``, ``inprocess.py``):
+    ``families`` enrolled and ticked, at least ``messages`` signed requests in whole rounds, and
+    the service's environment set for ``create_app()``. Returns the file of signed requests."""
+    phones = [phone_of(i) for i in range(families)]
+    log(f"{dbs.kind}: enrolling {len(phones)} families and ticking")
+    prepare_service_db(dbs.service_url, phones, workdir)
+    rounds = -(-messages // families)
+    requests_file = workdir / "messages.tsv"
+    log(f"{dbs.kind}: signing {rounds * families:,} messages")
+    write_requests(requests_file, phones, rounds, MEASURED_PREFIX)
+    os.environ.update(service_env(dbs.service_url))
+    return requests_file
+
+
 def prepare(
     kind: str, service_url: str, baseline_url: str, args: argparse.Namespace, workdir: Path
 ) -> dict[str, Any]:
