@@ -661,7 +661,8 @@ def _store_at_once(
 
     The state, the family's changed columns, a pending cancel of wake-ups and each table's new
     rows are data-modifying ``WITH`` clauses of the statement that inserts the replies. They all
-    run on the same snapshot, so the cancel never touches a wake-up inserted beside it.
+    run on the same snapshot, so the cancel never touches a wake-up inserted beside it. It is
+    the message's last write: ``rows`` is not read again, except for ``queued``.
     """
     changed, values = _state_values(family, before, state, rows.now)
     values.update(rows.parameters())
@@ -670,10 +671,6 @@ def _store_at_once(
         rows.queued.extend(row[0] for row in statement.all(connection, values))
     else:
         statement.run(connection, values)
-    rows.messages = []
-    rows.cancel = False
-    for table_rows in rows.other.values():
-        table_rows.clear()
 
 
 @lru_cache(maxsize=256)

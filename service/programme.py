@@ -348,5 +348,6 @@ def resume_after_alert(session: Session, family: Family, now: datetime) -> None:
     family.status = "active" if family.consent_at else "invited"
     rows = _pending(session, family)
     if rows and family.programme_start is not None:
-        first = min(_due(family, int(r.payload["week"]), int(r.payload["day"])) for r in rows)
+        due = _dues(family)
+        first = min(due(int(r.payload["week"]), int(r.payload["day"])) for r in rows)
         shift(session, family, weeks_late(first, now))
