@@ -40,6 +40,24 @@ class Calendar:
         """The last week with an event."""
         return max((e.week for e in self.events), default=0)
 
+    def following(self, week: int, day: int, flow: str) -> tuple[CalendarEvent, ...]:
+        """The events that come after (``week``, ``day``, ``flow``) in this timetable, in order.
+
+        A family's calendar keeps only its next event; when that one is done, the first of
+        these comes next. The event need not be in the timetable any more (an admin may have
+        edited it since): then they are the events on later days.
+        """
+        for i, event in enumerate(self.events):
+            if (event.week, event.day, event.flow) == (week, day, flow):
+                return self.events[i + 1 :]
+        return tuple(e for e in self.events if (e.week, e.day) > (week, day))
+
+    def after(self, week: int, day: int, flow: str) -> CalendarEvent | None:
+        """The event that comes next after (``week``, ``day``, ``flow``); None: the programme
+        is over."""
+        upcoming = self.following(week, day, flow)
+        return upcoming[0] if upcoming else None
+
 
 def parse_calendar(located: Located, flows: set[str]) -> Calendar:
     """Check and read a calendar document; every problem names its line."""

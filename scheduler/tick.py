@@ -32,7 +32,7 @@ from service.conversations import (
 from service.delivery import settle_early
 from service.models import DueWork, Family, Message
 from service.outbox import SendReport, drain, reconcile
-from service.programme import HELD, catch_up, resume
+from service.programme import HELD, catch_up, next_event_row, resume, store_next_events
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.tick")
@@ -89,9 +89,11 @@ def do_work(services: Services, work_id: int, token: str, now: datetime) -> tupl
         if work is None or work.claim_token != token or work.done_at is not None:
             return "lost-claim", []
         family = lock_family(session, id=work.family_id)
-        outcome, outbox, queued = _settle(session, services, work, family, now, flush=True)
+        chained: list[dict[str, Any]] = []
+        outcome, outbox, queued = _settle(session, services, work, family, now, chained, flush=True)
         if queued:
             session.flush()
+        store_next_events(session, chained)
         return outcome, sorted({*outbox, *(m.id for m in queued)})
 
 
@@ -126,6 +128,7 @@ def do_batch(services: Services, ids: list[int], token: str, now: datetime) -> l
             outcomes = ["lost-claim"] * (len(ids) - len(works))
             seen: set[int] = set()
             queued: list[Message] = []
+            chained: list[dict[str, Any]] = []
             for work in works:
                 if work.claim_token != token or work.done_at is not None:
                     outcomes.append("lost-claim")
@@ -134,10 +137,13 @@ def do_batch(services: Services, ids: list[int], token: str, now: datetime) -> l
                 else:
                     seen.add(work.family_id)
                     family = families.get(work.family_id)
-                    outcome, _, new = _settle(session, services, work, family, now, flush=False)
+                    outcome, _, new = _settle(
+                        session, services, work, family, now, chained, flush=False
+                    )
                     outcomes.append(outcome)
                     queued += new
             insert_outbox(session, queued)
+            store_next_events(session, chained)
     except Exception as exc:
         log.error(
             "a batch of %d due item(s) failed (%s); doing them one by one",
@@ -195,10 +201,15 @@ def _settle(
     work: DueWork,
     family: Family | None,
     now: datetime,
+    chained: list[dict[str, Any]],
     *,
     flush: bool,
 ) -> tuple[str, list[int], list[Message]]:
-    """Do one item whose family is locked: its outcome, stored outbox ids, unflushed messages."""
+    """Do one item whose family is locked: its outcome, stored outbox ids, unflushed messages.
+
+    A calendar event done (or passed over, for a family not receiving) adds the row of the
+    event after it to ``chained``, for the caller to store.
+    """
     work.done_at = now
     if family is None:
         work.outcome = "no family"
@@ -211,6 +222,9 @@ def _settle(
         return "done", [], sent
     if family.opted_out or family.status in ("declined",) or family.number_invalid_at:
         work.outcome = "family not receiving"
+        if work.kind == "calendar" and not family.opted_out:
+            # The programme goes on without this event (STOP's cancelled it: START goes on).
+            _chain(services, family, payload, now, chained)
         return "skipped", [], []
     if work.kind == "resume":
         resume(session, family, now)
@@ -248,10 +262,26 @@ def _settle(
     applied = apply_outcome(session, services, family, outcome, now, flush=flush)
     if isinstance(event, WakeUp) and event.reason == "give_up" and "check_in" in event.flow:
         applied.outbox.extend(missed_check_in(session, services, family, now))
-    if work.kind == "calendar" and payload.get("day") == 1:
-        applied.outbox.extend(call_prompt(session, services, family, payload, now))
+    if work.kind == "calendar":
+        if payload.get("day") == 1:
+            applied.outbox.extend(call_prompt(session, services, family, payload, now))
+        # After the flow, which may have moved the calendar (a new session day or time).
+        _chain(services, family, payload, now, chained)
     work.outcome = "done"
     return "done", applied.outbox, applied.messages
+
+
+def _chain(
+    services: Services,
+    family: Family,
+    payload: dict[str, Any],
+    now: datetime,
+    chained: list[dict[str, Any]],
+) -> None:
+    """The calendar's next event, after the one in ``payload``, to be stored by the caller."""
+    row = next_event_row(services, family, payload, now)
+    if row is not None:
+        chained.append(row)
 
 
 def run_tick(services: Services, now: datetime | None = None) -> TickReport:

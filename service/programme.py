@@ -1,10 +1,13 @@
-"""Each family's programme calendar as due-work rows (kind ``calendar``) and the moves on it.
+"""Each family's programme calendar: the timetable, and one due-work row for its next event.
 
-Consent starts it: every event of the timetable becomes a ``start_flow`` row due at the family's
-session time on its day, in their time zone. A new session day or time recomputes what is still to
-come; PAUSE shifts it by whole weeks and RESUME brings it back; STOP cancels it and START rebuilds
-what was never sent, from the next session on. Rows carry a unique key per calendar generation, so a
-calendar is never created twice.
+Consent starts it: the timetable's first event becomes a ``calendar`` row due at the family's
+session time on its day, in their time zone. When the scheduler has done an event it adds the row
+of the one after (``next_event_row``), so a family's calendar holds what was done and what comes
+next, never the whole programme: starting one, or moving it, is one row, and a timetable an admin
+edits applies to every family from its next event on. A new session day or time moves what is
+still to come; PAUSE shifts it by whole weeks and RESUME brings it back; STOP cancels it and START
+carries on after the last event sent, from the next session on. Rows carry a unique key per
+calendar generation, so no event is ever stored twice.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, bindparam, func, select, true, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from flows.calendar import CalendarEvent
 from flows.timing import (
     QuietHours,
     at_local,
@@ -29,8 +34,8 @@ from flows.timing import (
     parse_quiet_hours,
     release_time,
 )
-from service.fastsql import insert_of, prepared, table_of
-from service.models import DueWork, Family, UTCDateTime
+from service.fastsql import insert_of, prepared, row_values, table_of
+from service.models import DueWork, Family
 from service.wiring import Services
 
 DEFAULT_SESSION_TIME = "18:00"
@@ -103,11 +108,16 @@ _DONE_EVENTS = select(_DUE_WORK.c.payload).where(
     _DUE_WORK.c.done_at.is_not(None),
     _DUE_WORK.c.outcome == "done",
 )
-# By its unique key; "(done_at IS NULL) IS TRUE" so that PostgreSQL cannot pick ix_due_work_pending
-# instead when its statistics say pending rows are rare (it then reads every pending row).
-_MOVE_BY_KEY = (
+# The family's calendar rows still to come, and those done (reschedule moves the first kind, and
+# reads whether there are any of the second).
+_CALENDAR_ROWS = select(_DUE_WORK.c.id, _DUE_WORK.c.payload, _DUE_WORK.c.done_at).where(
+    _DUE_WORK.c.family_id == bindparam("of_family"),
+    _DUE_WORK.c.kind == "calendar",
+    _DUE_WORK.c.done_at.is_(None) | (_DUE_WORK.c.outcome == "done"),
+)
+_MOVE_BY_ID = (
     update(_DUE_WORK)
-    .where(_DUE_WORK.c.dedupe_key == bindparam("key"), _DUE_WORK.c.done_at.is_(None).is_(true()))
+    .where(_DUE_WORK.c.id == bindparam("row"))
     .values(
         due_at=bindparam("due", type_=_DUE_WORK.c.due_at.type),
         claimed_until=None,
@@ -115,20 +125,17 @@ _MOVE_BY_KEY = (
     )
 )
 
-# PostgreSQL: the same for a whole timetable in one statement, keys and due times as two arrays
-# (one plan, one round trip, instead of one UPDATE per event).
-_MOVES = (
-    func.unnest(
-        bindparam("keys", type_=ARRAY(String())), bindparam("dues", type_=ARRAY(UTCDateTime()))
+
+@cache
+def _insert_new(dialect: str) -> Any:
+    """``_INSERT_DUE_WORK`` that leaves out a row whose key is stored already."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    names = tuple(due_work_row(0, "", {}, datetime.min, "", datetime.min))
+    return (
+        insert(_DUE_WORK)
+        .values(row_values(_DUE_WORK, names))
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
-    .table_valued("key", "due")
-    .render_derived(name="moves")
-)
-_MOVE_ALL = (
-    update(_DUE_WORK)
-    .where(_DUE_WORK.c.dedupe_key == _MOVES.c.key, _DUE_WORK.c.done_at.is_(None).is_(true()))
-    .values(due_at=_MOVES.c.due, claimed_until=None, claim_token=None)
-)
 
 
 def _pending(session: Session, family: Family) -> list[DueWork]:
@@ -159,7 +166,8 @@ def _dues(family: Family) -> Callable[[int, int], datetime]:
 
 
 def start_programme(session: Session, services: Services, family: Family, now: datetime) -> int:
-    """Create the family's calendar from their next session day; returns the events created.
+    """Start the family's calendar from their next session day; returns the events stored (0 or
+    1: the first; each next one follows when the one before it is done).
 
     The first 7-day silence check goes in with it.
     """
@@ -168,48 +176,72 @@ def start_programme(session: Session, services: Services, family: Family, now: d
     family.programme_start = first_session_date(now, _zone(family), session_day(family, now))
     from service.checkins import first_silence_check
 
-    return _create_rows(
-        session, services, family, now, done=set(), first=[first_silence_check(family, now)]
+    events = services.calendar.events
+    rows = [first_silence_check(family, now)]
+    if events:
+        rows.append(_event_row(family, events[0], now))
+    session.flush()  # what the session holds is stored first, as an ORM insert would
+    connection = session.connection()
+    prepared(connection, _INSERT_DUE_WORK).run_many(connection, rows)
+    return len(rows) - 1
+
+
+def _event_row(family: Family, event: CalendarEvent, now: datetime) -> dict[str, Any]:
+    """The pending ``calendar`` row of ``event`` for the family's calendar as it is now."""
+    return due_work_row(
+        family.id,
+        "calendar",
+        {"flow": event.flow, "week": event.week, "day": event.day},
+        _due(family, event.week, event.day),
+        f"cal:{family.id}:{family.calendar_generation}:{event.key}",
+        now,
     )
 
 
-def _create_rows(
-    session: Session,
-    services: Services,
-    family: Family,
-    now: datetime,
-    done: set[str],
-    first: list[dict[str, object]] | None = None,
-) -> int:
-    """One executemany on the driver for the whole calendar (a YES must stay a quick webhook)."""
+def next_event_row(
+    services: Services, family: Family, done: dict[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """The row of the event after ``done`` (a calendar row's payload), for the scheduler to store
+    with ``store_next_events`` when it has done that one; None when the programme is over."""
+    event = services.calendar.after(int(done["week"]), int(done["day"]), str(done["flow"]))
+    if event is None or family.programme_start is None:
+        return None
+    return _event_row(family, event, now)
+
+
+def upcoming(
+    services: Services, family: Family, pending: dict[str, Any]
+) -> list[tuple[CalendarEvent, datetime]]:
+    """The events after ``pending`` (the payload of the family's next event) and when each
+    would be due, as the family's calendar is now; none are stored yet."""
     due = _dues(family)
-    rows = [
-        due_work_row(
-            family.id,
-            "calendar",
-            {"flow": event.flow, "week": event.week, "day": event.day},
-            due(event.week, event.day),
-            f"cal:{family.id}:{family.calendar_generation}:{event.key}",
-            now,
-        )
-        for event in services.calendar.events
-        if event.key not in done
-    ]
-    if rows or first:
-        session.flush()  # what the session holds is stored first, as an ORM insert would
-        connection = session.connection()
-        prepared(connection, _INSERT_DUE_WORK).run_many(connection, [*(first or []), *rows])
-    return len(rows)
+    events = services.calendar.following(
+        int(pending["week"]), int(pending["day"]), str(pending["flow"])
+    )
+    return [(event, due(event.week, event.day)) for event in events]
+
+
+def store_next_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Store next events' rows (one statement); a row whose key is stored already is left out,
+    so an event is never stored twice, whatever an admin did to the timetable meanwhile."""
+    if not rows:
+        return
+    connection = session.connection()
+    prepared(connection, _insert_new(connection.dialect.name)).run_many(connection, rows)
 
 
 def reschedule(session: Session, services: Services, family: Family, now: datetime) -> None:
     """The family chose a new day or time: move what is still to come, keeping the weeks.
 
-    One executemany over the timetable by each row's key: no calendar row is loaded.
+    One read of the family's calendar rows (those to come and those done), and one update of
+    those to come: usually one, the next event.
     """
     if family.programme_start is None:
         return
-    started = any(True for _ in _done_events(session, family))
+    session.flush()  # calendar rows changed in this session count
+    connection = session.connection()
+    rows = prepared(connection, _CALENDAR_ROWS).all(connection, {"of_family": family.id})
+    started = any(row.done_at is not None for row in rows)
     if not started:
         family.programme_start = first_session_date(now, _zone(family), session_day(family, now))
     else:
@@ -217,28 +249,21 @@ def reschedule(session: Session, services: Services, family: Family, now: dateti
         shift = (session_day(family, now) - old.weekday()) % 7
         family.programme_start = old + timedelta(days=shift)
     due = _dues(family)
-    changes = [
-        {
-            "key": f"cal:{family.id}:{family.calendar_generation}:{event.key}",
-            "due": due(event.week, event.day),
-        }
-        for event in services.calendar.events
+    moves = [
+        {"row": row.id, "due": due(int(row.payload["week"]), int(row.payload["day"]))}
+        for row in rows
+        if row.done_at is None
     ]
-    if not changes:
-        return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        moves = {"keys": [c["key"] for c in changes], "dues": [c["due"] for c in changes]}
-        prepared(connection, _MOVE_ALL).run(connection, moves)
-    else:
-        prepared(connection, _MOVE_BY_KEY).run_many(connection, changes)
+    if moves:
+        prepared(connection, _MOVE_BY_ID).run_many(connection, moves)
 
 
-def _done_events(session: Session, family: Family) -> list[str]:
+def _done_events(session: Session, family: Family) -> list[dict[str, Any]]:
+    """The payloads of the family's calendar events that were done."""
     session.flush()  # calendar rows marked done in this session count
     connection = session.connection()
     rows = prepared(connection, _DONE_EVENTS).all(connection, {"of_family": family.id})
-    return [f"{p['week']}:{p['day']}:{p['flow']}" for (p,) in rows]
+    return [payload for (payload,) in rows]
 
 
 def shift(session: Session, family: Family, weeks: int) -> None:
@@ -319,17 +344,19 @@ def resume(session: Session, family: Family, now: datetime) -> None:
 
 
 def restart_after_stop(session: Session, services: Services, family: Family, now: datetime) -> int:
-    """START after STOP: rebuild what was never sent, from the family's next session on."""
+    """START after STOP: carry on after the last event sent, from the family's next session on.
+    Returns the events stored (0 or 1)."""
     if family.programme_start is None:
         return 0
-    done = set(_done_events(session, family))
-    remaining = [e for e in services.calendar.events if e.key not in done]
+    done = [(int(p["week"]), int(p["day"]), str(p["flow"])) for p in _done_events(session, family)]
+    remaining = services.calendar.following(*max(done)) if done else services.calendar.events
     if not remaining:
         return 0
     family.calendar_generation += 1
     first = remaining[0]
     family.programme_start += weeks_late(_due(family, first.week, first.day), now) * WEEK
-    return _create_rows(session, services, family, now, done)
+    store_next_events(session, [_event_row(family, first, now)])
+    return 1
 
 
 HELD = "held"

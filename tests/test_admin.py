@@ -350,6 +350,11 @@ def test_family_page_shows_transcript_consent_plan_and_records_the_view(
     assert "Yes please" in page and "consent given" in page
     assert "week_1_learn" in page  # the plan, step by step
     assert ("viewed family", family.ref) in audit_actions(services)
+    # The whole timetable, although only its next event is stored yet.
+    plan = page.split('id="plan-h"', 1)[1].split("</section>", 1)[0]
+    rows = plan.split("<tbody>", 1)[1].split("</tbody>", 1)[0].count("<tr")
+    assert rows == len(services.calendar.events) == 26
+    assert plan.count("<td>to come</td>") == 26 and "follow_up_3_months" in plan
 
 
 def test_ratings_chart_after_three_weeks(

@@ -155,8 +155,13 @@ def test_enrol_opening_yes_and_the_first_session(deployment: Deployment, standin
     bodies = [m.body for m in standin.sent_to(phone)]
     assert any("first tip" in b for b in bodies)  # onboarding is over; the calendar takes over
     assert deployment.scalar("SELECT count(*) FROM measures WHERE name = 'goal_1'") == 1
-    weeks = deployment.scalar("SELECT count(*) FROM due_work WHERE kind = 'calendar'")
-    assert weeks == 26  # 8 weeks x 3, and two follow-ups
+    # The calendar keeps the next event only; each one done adds the one after it.
+    events = deployment.scalar("SELECT count(*) FROM due_work WHERE kind = 'calendar'")
+    assert events == 1
+    first = deployment.scalar(
+        "SELECT dedupe_key FROM due_work WHERE kind = 'calendar' AND done_at IS NULL"
+    )
+    assert str(first).endswith(":1:1:week_1_learn")
 
 
 def test_forged_duplicate_and_stop(deployment: Deployment, standin: Any) -> None:

@@ -5,6 +5,7 @@ running the tick at each, so every message is sent at exactly the moment the ser
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,13 +17,14 @@ import pytest
 from conftest import Clock, enrol, inbound_form
 from sqlalchemy import func, select
 
+from flows.calendar import Calendar, CalendarEvent
 from scheduler.tick import run_tick
 from service.config import Settings
 from service.conversations import _sync_family
 from service.inbound import handle_inbound
 from service.models import DueWork, Family, Message
 from service.outbox import drain
-from service.programme import reschedule
+from service.programme import next_event_row, reschedule, store_next_events
 from service.wiring import Services, build_services
 
 DATA = Path(__file__).parent / "data" / "programme_8w"
@@ -405,3 +407,83 @@ def test_pause_asks_for_one_to_four_weeks(
     with programme.db.transaction() as session:
         family = session.scalar(select(Family))
         assert family is not None and family.paused_until is None
+
+
+def test_the_timetable_names_the_event_after_each() -> None:
+    learn, do, talk, check = (
+        CalendarEvent(1, 1, "learn"),
+        CalendarEvent(1, 3, "do"),
+        CalendarEvent(1, 3, "talk"),  # the same day as "do": the file's order counts
+        CalendarEvent(2, 5, "check_in"),
+    )
+    timetable = Calendar((learn, do, talk, check))
+    assert timetable.after(1, 1, "learn") == do
+    assert timetable.after(1, 3, "do") == talk
+    assert timetable.after(1, 3, "talk") == check
+    assert timetable.after(2, 5, "check_in") is None  # the programme is over
+    # An event an admin has since taken out: the next is the first on a later day.
+    assert timetable.after(1, 2, "gone") == do
+    assert timetable.after(1, 3, "gone") == check
+    assert timetable.following(1, 1, "learn") == (do, talk, check)
+    assert timetable.following(9, 1, "gone") == ()
+
+
+def test_the_calendar_keeps_one_event_ahead(
+    programme: Services, clock: Clock, standin: Any
+) -> None:
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    consent(programme, clock, "+447700900123", session_day="tuesday", session_time="18:00")
+
+    def calendar() -> list[tuple[str, bool]]:
+        with programme.db.transaction() as session:
+            rows = session.scalars(
+                select(DueWork).where(DueWork.kind == "calendar").order_by(DueWork.id)
+            )
+            return [(row.dedupe_key or "", row.done_at is None) for row in rows]
+
+    assert [pending for _key, pending in calendar()] == [True]
+    run_until(programme, clock, datetime(2026, 3, 6, 12, 0, tzinfo=UTC))  # week 1, two done
+    rows = calendar()
+    assert [key.rsplit(":", 3)[1:] for key, _pending in rows] == [
+        ["1", "1", "learn"],
+        ["1", "3", "do"],
+        ["1", "5", "check_in"],
+    ]
+    assert [pending for _key, pending in rows] == [False, False, True]
+    # Storing an event twice stores it once (a timetable edited under a running calendar).
+    with programme.db.transaction() as session:
+        family = session.scalar(select(Family))
+        assert family is not None
+        again = next_event_row(programme, family, {"week": 1, "day": 3, "flow": "do"}, clock.now)
+        assert again is not None and again["dedupe_key"] == rows[-1][0]
+        store_next_events(session, [again])
+    assert calendar() == rows
+
+
+def test_an_edited_timetable_applies_from_the_next_event(
+    settings: Settings, clock: Clock, standin: Any, tmp_path: Path
+) -> None:
+    """An admin takes week 3's "do" day out while a family is in week 2: the family does not get
+    it, and gets everything else once, in order."""
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    flows = tmp_path / "flows"
+    shutil.copytree(DATA / "flows", flows)
+    before = replace(settings, flows_dir=flows, messages_dir=DATA / "catalog")
+    services = build_services(before, clock=clock)
+    consent(services, clock, "+447700900123", session_day="monday", session_time="18:00")
+    run_until(services, clock, datetime(2026, 3, 17, 12, 0, tzinfo=UTC))  # week 2, Tuesday
+    calendar = flows / "calendar.yaml"
+    text = calendar.read_text()
+    assert "  - {week: 3, day: 3, flow: do}\n" in text
+    calendar.write_text(text.replace("  - {week: 3, day: 3, flow: do}\n", ""))
+    services = build_services(before, clock=clock)  # the service restarted with the new file
+    run_until(services, clock, clock.now + timedelta(weeks=9))
+    london = ZoneInfo("Europe/London")
+    do_days = [
+        m.sent_at.astimezone(london).strftime("%Y-%m-%d")
+        for m in sent(services)
+        if m.catalogue_key == "test.do"
+    ]
+    assert len(do_days) == 7 and "2026-03-18" in do_days and "2026-03-25" not in do_days
+    weekly = Counter(m.catalogue_key for m in sent(services) if m.catalogue_key in PROGRAMME_KEYS)
+    assert weekly == {"test.learn": 8, "test.do": 7, "test.check_in": 8}

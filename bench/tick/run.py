@@ -121,7 +121,7 @@ def run_one(kind: str, event: str, args: argparse.Namespace) -> dict[str, object
                     outcomes = dict(
                         session.execute(
                             select(DueWork.outcome, func.count())
-                            .where(DueWork.kind == seeded_kind)
+                            .where(DueWork.kind == seeded_kind, DueWork.due_at <= report_at)
                             .group_by(DueWork.outcome)
                         ).all()
                     )
@@ -130,12 +130,24 @@ def run_one(kind: str, event: str, args: argparse.Namespace) -> dict[str, object
                             DueWork.kind != seeded_kind, DueWork.due_at > report_at
                         )
                     )
+                    # Each calendar event done stores the family's next one.
+                    following = session.scalar(
+                        select(func.count()).where(
+                            DueWork.kind == "calendar",
+                            DueWork.done_at.is_(None),
+                            DueWork.due_at > report_at,
+                        )
+                    )
                 if outcomes != {"done": args.families}:
                     ok, check = False, check + f"; FAILED: due work outcomes {outcomes}"
+                elif event == "session" and following != args.families:
+                    ok, check = False, check + f"; FAILED: {following} next events stored"
                 elif ok:
                     check += f"; {args.families:,} due-work rows done"
                     if later:
                         check += f" ({later:,} reminders scheduled for later)"
+                    if following:
+                        check += f", {following:,} next calendar events stored"
                 sent = report.sent.accepted
                 result = {
                     "db": db.kind,

@@ -34,7 +34,7 @@ from service.models import (
     Staff,
     User,
 )
-from service.programme import pause, resume
+from service.programme import pause, resume, upcoming
 
 QUIET_AFTER = timedelta(days=7)
 STATUSES = ("alert open", "active", "paused", "quiet", "invited", "stopped", "declined")
@@ -201,13 +201,17 @@ def _chart(db: Session, family: Family) -> tuple[str | None, list[Any], list[Any
 
 
 def _plan(db: Session, family: Family) -> list[dict[str, Any]]:
+    """The family's calendar: its events so far as stored, then, while the programme runs, the
+    rest of the timetable as it would come (its rows are made one by one, as each is due)."""
     zone = ZoneInfo(family.timezone)
-    rows = db.scalars(
-        select(DueWork)
-        .where(DueWork.family_id == family.id, DueWork.kind == "calendar")
-        .order_by(DueWork.due_at)
+    rows = list(
+        db.scalars(
+            select(DueWork)
+            .where(DueWork.family_id == family.id, DueWork.kind == "calendar")
+            .order_by(DueWork.due_at, DueWork.id)
+        )
     )
-    return [
+    plan = [
         {
             "week": row.payload.get("week"),
             "day": row.payload.get("day"),
@@ -217,6 +221,20 @@ def _plan(db: Session, family: Family) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+    pending = [row.payload for row in rows if row.done_at is None]
+    if pending and family.programme_start is not None:
+        last = pending[-1]
+        for event, due in upcoming(services(), family, last):
+            plan.append(
+                {
+                    "week": event.week,
+                    "day": event.day,
+                    "flow": event.flow,
+                    "due": due.astimezone(zone),
+                    "state": "to come",
+                }
+            )
+    return plan
 
 
 @bp.get("/families/<ref>")
