@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert
@@ -26,23 +27,57 @@ from sqlalchemy.sql.compiler import SQLCompiler
 Processor = Callable[[Any], Any]
 
 
-def _named(dialect: Dialect) -> Dialect:
-    """The engine's dialect with named parameters (``:name`` for sqlite3, ``%(name)s`` psycopg)."""
-    if dialect.paramstyle in ("named", "pyformat"):
+def _for_driver(dialect: Dialect) -> Dialect:
+    """The engine's dialect with the parameters the driver is given here.
+
+    sqlite3: named (``:name``). psycopg: PostgreSQL's own (``$1``), for a raw cursor, which
+    sends the statement as it is: psycopg's usual cursor rewrites ``%(name)s`` into ``$1`` on
+    every execution of a statement longer than 4 KB or with more than 50 parameters (it caches
+    only shorter ones), and a message's writes are one such statement.
+    """
+    style = "numeric_dollar" if dialect.name == "postgresql" else "named"
+    if dialect.paramstyle == style:
         return dialect
-    named: Dialect = type(dialect)(paramstyle="named")  # type: ignore[call-arg]
-    return named
+    made: Dialect = type(dialect)(paramstyle=style)  # type: ignore[call-arg]
+    return made
+
+
+def _default_cursor(dbapi_connection: Any) -> Any:
+    return dbapi_connection.cursor()
+
+
+@cache
+def _cursor_factory(dialect_name: str) -> Callable[[Any], Any]:
+    """How to open a cursor for ``Prepared`` statements on a driver connection."""
+    if dialect_name == "postgresql":
+        from psycopg import RawCursor
+
+        return RawCursor
+    return _default_cursor
 
 
 class Prepared:
     """One statement, compiled for one dialect, run on the driver's cursor."""
 
-    __slots__ = ("columns", "defaults", "dialect", "processors", "result_processors", "row", "sql")
+    __slots__ = (
+        "columns",
+        "cursor",
+        "defaults",
+        "dialect",
+        "order",
+        "processors",
+        "result_processors",
+        "row",
+        "sql",
+    )
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=_named(dialect))
+        compiled = statement.compile(dialect=_for_driver(dialect))
         assert isinstance(compiled, SQLCompiler)
         self.sql = str(compiled)
+        # Positional parameters: each name once, in the order of its number.
+        self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self.cursor = _cursor_factory(dialect.name)
         processors: list[tuple[str, Processor]] = []
         for bind, name in compiled.bind_names.items():
             if bind.expanding:
@@ -75,12 +110,14 @@ class Prepared:
             )
         return self.result_processors
 
-    def bind(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def bind(self, values: Mapping[str, Any]) -> dict[str, Any] | list[Any]:
         """The driver's parameters: the statement's literals and ``values``, types processed."""
         params = dict(self.defaults)
         params.update(values)
         for name, process in self.processors:
             params[name] = process(params[name])
+        if self.order is not None:
+            return [params[name] for name in self.order]
         return params
 
     def _row(self, cursor: Any, raw: Sequence[Any]) -> Any:
@@ -97,7 +134,7 @@ class Prepared:
 
     def execute(self, connection: Connection, values: Mapping[str, Any]) -> Any:
         """Run once; the driver's cursor (read it with ``first``/``scalar``/``all``)."""
-        cursor = driver(connection).cursor()
+        cursor = self.cursor(driver(connection))
         cursor.execute(self.sql, self.bind(values))
         return cursor
 
@@ -129,7 +166,7 @@ class Prepared:
 
     def run_many(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run once per row (one ``executemany``), reading nothing back."""
-        cursor = driver(connection).cursor()
+        cursor = self.cursor(driver(connection))
         cursor.executemany(self.sql, [self.bind(row) for row in rows])
         cursor.close()
 
