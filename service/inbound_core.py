@@ -157,10 +157,12 @@ _INBOUND_FIELDS = (
     "updated_at",
 )
 _INBOUND_VALUES = {n: bindparam(f"in_{n}", type_=MESSAGES.c[n].type) for n in _INBOUND_FIELDS}
+# The conflict target names the partial unique index on MessageSid (its condition included).
+_HAS_SID = MESSAGES.c.twilio_sid.is_not(None)
 STORE_INBOUND = (
     sqlite.insert(MESSAGES)
     .values(_INBOUND_VALUES)
-    .on_conflict_do_nothing(index_elements=["twilio_sid"])
+    .on_conflict_do_nothing(index_elements=["twilio_sid"], index_where=_HAS_SID)
     .returning(MESSAGES.c.id)
 )
 # PostgreSQL, after LOCK_FAMILY in the same round trip: the message stored (for the family that
@@ -175,7 +177,7 @@ _STORED = (
             *(FAMILIES.c.id if n == "family_id" else _INBOUND_VALUES[n] for n in _INBOUND_FIELDS)
         ).where(FAMILIES.c.phone == bindparam("phone")),
     )
-    .on_conflict_do_nothing(index_elements=["twilio_sid"])
+    .on_conflict_do_nothing(index_elements=["twilio_sid"], index_where=_HAS_SID)
     .returning(MESSAGES.c.id)
     .cte("stored")
 )

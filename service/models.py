@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -156,13 +157,25 @@ class Conversation(Base):
     family: Mapped[Family] = relationship(back_populates="conversation")
 
 
+HAS_SID = "twilio_sid IS NOT NULL"
+HAS_KEY = "dedupe_key IS NOT NULL"
+
+
+def where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, on both databases."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
+
+
 class Message(Base):
     """A message in or out. Outbound rows are the outbox until Twilio accepts them."""
 
     __tablename__ = "messages"
     __table_args__ = (
-        Index("ix_messages_outbox", "status", "due_at"),
+        # Partial: each index holds only the rows it is there to find (migration 0008).
+        Index("ix_messages_outbox", "status", "due_at", **where("direction = 'out'")),
         Index("ix_messages_family_created", "family_id", "id"),
+        Index("uq_messages_twilio_sid", "twilio_sid", unique=True, **where(HAS_SID)),
+        Index("uq_messages_dedupe_key", "dedupe_key", unique=True, **where(HAS_KEY)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -170,7 +183,7 @@ class Message(Base):
     family_id: Mapped[int | None] = mapped_column(ForeignKey("families.id"))
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     channel: Mapped[str] = mapped_column(String(10))
-    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str | None] = mapped_column(Text)
     media: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     catalogue_key: Mapped[str | None] = mapped_column(String(80))
@@ -184,7 +197,7 @@ class Message(Base):
     error_code: Mapped[int | None] = mapped_column(Integer)
     reply: Mapped[bool] = mapped_column(Boolean, default=False)
     in_reply_to: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    dedupe_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(160))
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claim_token: Mapped[str | None] = mapped_column(String(32))
@@ -268,14 +281,17 @@ class DueWork(Base):
     """Timed work: start a flow, wake a waiting question. Claimed atomically, done once."""
 
     __tablename__ = "due_work"
-    __table_args__ = (Index("ix_due_work_pending", "done_at", "due_at"),)
+    __table_args__ = (
+        Index("ix_due_work_pending", "due_at", **where("done_at IS NULL")),
+        Index("uq_due_work_dedupe_key", "dedupe_key", unique=True, **where(HAS_KEY)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     family_id: Mapped[int] = mapped_column(ForeignKey("families.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))  # start_flow | wake
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    dedupe_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(160))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claim_token: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -134,7 +134,9 @@ def _insert_new(dialect: str) -> Any:
     return (
         insert(_DUE_WORK)
         .values(row_values(_DUE_WORK, names))
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .on_conflict_do_nothing(
+            index_elements=["dedupe_key"], index_where=_DUE_WORK.c.dedupe_key.is_not(None)
+        )
     )
 
 

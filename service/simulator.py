@@ -252,7 +252,7 @@ def _next_due(svc: Services, end: datetime) -> datetime | None:
         )
         message = session.scalar(
             select(Message.due_at)
-            .where(Message.status == "pending", Message.due_at <= end)
+            .where(Message.direction == "out", Message.status == "pending", Message.due_at <= end)
             .order_by(Message.due_at)
             .limit(1)
         )

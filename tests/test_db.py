@@ -108,3 +108,38 @@ def test_the_quick_sqlite_datetime_refuses_a_naive_one() -> None:
     assert quick is not None
     with pytest.raises(ValueError, match="naive"):
         quick(datetime(2026, 1, 1, 12, 0))
+
+
+def test_the_migrations_make_the_models_schema(database_url: str) -> None:
+    """``bravesteps db upgrade`` builds exactly the tables, columns, keys and indexes (partial
+    ones with their conditions) that the models declare."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine, inspect
+
+    from service.models import Base
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            indexes = {
+                index["name"]: index
+                for table in ("messages", "due_work")
+                for index in inspect(connection).get_indexes(table)
+            }
+    finally:
+        engine.dispose()
+    assert differences == []
+
+    def condition(name: str) -> str:
+        options = indexes[name].get("dialect_options", {})
+        where = options.get("sqlite_where", options.get("postgresql_where"))
+        return str(where).replace("(", "").replace(")", "").upper()
+
+    assert indexes["uq_messages_twilio_sid"]["unique"]
+    assert condition("uq_messages_twilio_sid") == "TWILIO_SID IS NOT NULL"
+    assert condition("uq_due_work_dedupe_key") == "DEDUPE_KEY IS NOT NULL"
+    assert condition("ix_messages_outbox") in ("DIRECTION = 'OUT'", "DIRECTION::TEXT = 'OUT'::TEXT")
+    assert indexes["ix_due_work_pending"]["column_names"] == ["due_at"]
+    assert condition("ix_due_work_pending") == "DONE_AT IS NULL"
