@@ -520,7 +520,8 @@ def measure(
     log(
         f"{database} {app}: {result.rps:,.0f} req/s, p50 {d['p50_us'] / 1000:.1f} ms, "
         f"p99 {d['p99_us'] / 1000:.1f} ms; completed {d['requests']}, sent {d['sent']}, "
-        f"stored {count}; server {meter.own_cores:.2f} cores, other load {meter.other_cores:.2f} cores; "
+        f"stored {count}; server {meter.own_cores:.2f} cores, "
+        f"other load {meter.other_cores:.2f} cores; "
         f"{'ok' if not problems else '; '.join(problems)}"
     )
     extra = {"other_cores": meter.other_cores, "own_cores": meter.own_cores}
