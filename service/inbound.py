@@ -118,20 +118,23 @@ def _process(
     # SQLite writers take turns (one lock): read and run the engine before taking it, so that
     # only the writes are serialised. Under the lock ``handle`` uses the plan only if the family
     # and its conversation still read the same; if not, it decides again.
-    with services.db.unit(before=plan if services.db.is_sqlite else None) as unit:
-        found, message_id = inbound_core.arrive(
-            unit.connection, phone, sid, channel, body, media, now
-        )
-        if found is None:
-            return _not_a_family(unit.session, services, sid, phone, channel, body, media, now)
-        if message_id is None:
-            return InboundResult(duplicate=True)
-        queued = inbound_core.handle(
-            unit, services, found, message_id, body, len(media), now, plans[0]
-        )
-        if queued is not None:
-            return InboundResult(outbox=queued)
-        return _from_family(unit.session, services, phone, message_id, body, media, now)
+    try:
+        with services.db.unit(before=plan if services.db.is_sqlite else None) as unit:
+            found, message_id = inbound_core.arrive(
+                unit.connection, phone, sid, channel, body, media, now
+            )
+            if found is None:
+                return _not_a_family(unit.session, services, sid, phone, channel, body, media, now)
+            if message_id is None:
+                raise inbound_core.Repeat  # rolled back: a retry changes nothing
+            queued = inbound_core.handle(
+                unit, services, found, message_id, body, len(media), now, plans[0]
+            )
+            if queued is not None:
+                return InboundResult(outbox=queued)
+            return _from_family(unit.session, services, phone, message_id, body, media, now)
+    except inbound_core.Repeat:
+        return InboundResult(duplicate=True)
 
 
 def _not_a_family(

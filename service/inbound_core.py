@@ -135,11 +135,15 @@ FAMILY_AND_CONVERSATION = (
     .select_from(_AROUND)
     .where(FAMILIES.c.phone == bindparam("phone"))
 )
-# PostgreSQL: lock the family row first; a row joined into the locking query would be read as it
-# was before the wait, so the conversation and therapist are read by a second statement
-# (STORE_AND_READ).
-LOCK_FAMILY = (
-    select(*_FAMILY_COLUMNS).where(FAMILIES.c.phone == bindparam("phone")).with_for_update()
+# PostgreSQL: lock the family row first, by the write every message makes to it (the time the
+# parent last wrote), and read it as written; a row joined into the locking statement would be
+# read as it was before the wait, so the conversation and therapist are read by a second
+# statement (STORE_AND_READ). A retried message rolls the write back (``Repeat``).
+TOUCH_FAMILY = (
+    update(FAMILIES)
+    .where(FAMILIES.c.phone == bindparam("phone"))
+    .values(last_inbound_at=bindparam("touched", type_=FAMILIES.c.last_inbound_at.type))
+    .returning(*_FAMILY_COLUMNS)
 )
 # The message, stored once: a MessageSid already stored inserts nothing and returns no id.
 _INBOUND_FIELDS = (
@@ -241,6 +245,10 @@ HANDLED = (Send, SaveAnswer, RecordMeasure, RecordConsent, ScheduleWake, Schedul
 LOGGED = (FlowEnded, Note, Visited)  # Visited: for simulator scripts, nothing to write
 
 
+class Repeat(Exception):
+    """The message's MessageSid is stored already: roll back, change nothing, answer as before."""
+
+
 class Found:
     """The family's row and its conversation's (with the therapist's name), as read."""
 
@@ -263,8 +271,9 @@ def arrive(
     """Read the family writing from ``phone`` and store its message.
 
     Returns the family (None: no family writes from ``phone``, and nothing was stored) and the
-    stored message's id (None: its MessageSid is stored already, a retry). On PostgreSQL the
-    family's row is locked until commit, and the lock, the store and the read of the
+    stored message's id (None: its MessageSid is stored already, a retry: raise ``Repeat``, so
+    that the transaction changes nothing). On PostgreSQL the family's row is locked until
+    commit by writing its ``last_inbound_at``, and the lock, the store and the read of the
     conversation go in one round trip.
     """
     params = {
@@ -283,9 +292,9 @@ def arrive(
         "in_updated_at": now,
     }
     if connection.dialect.name == "postgresql":
-        lock, store = prepared(connection, LOCK_FAMILY), prepared(connection, STORE_AND_READ)
+        lock, store = prepared(connection, TOUCH_FAMILY), prepared(connection, STORE_AND_READ)
         with _pipelined(connection):
-            locked = lock.execute(connection, {"phone": phone})
+            locked = lock.execute(connection, {"phone": phone, "touched": now})
             stored = store.execute(connection, params)
         family, read = lock.first_of(locked), store.first_of(stored)
         if family is None:
