@@ -381,3 +381,14 @@ def test_signatures_are_checked_as_twilio_computes_them(
         assert signature_valid(token, checked_at, params, signature) is valid
         assert not signature_valid(token, checked_at, params, signature[:-2] + "AA")
         assert not signature_valid("0f" * 16, checked_at, params, signature)
+
+
+def test_twilio_requests_open_no_staff_session(app: Any) -> None:
+    """Twilio's webhooks are signed, not signed in: no session cookie is read or written."""
+    from flask import session
+    from flask.sessions import NullSession
+
+    with app.test_request_context("/twilio/messages", method="POST"):
+        assert isinstance(session, NullSession)
+    with app.test_request_context("/admin/login"):
+        assert not isinstance(session, NullSession)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from flask import (
     Blueprint,
     Flask,
+    Request,
     abort,
     current_app,
     flash,
@@ -28,6 +29,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import NullSession, SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import func, select
@@ -103,6 +105,19 @@ def _load(user_id: str) -> Login | None:
         return Login.of(user) if user is not None and user.active else None
 
 
+TWILIO_PATHS = "/twilio/"  # service.webhooks' blueprint
+
+
+class StaffSessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the staff's pages; none for Twilio's webhooks, which carry no
+    cookie and are signed instead (no cookie is read, verified or written on them)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(TWILIO_PATHS):
+            return NullSession()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask, svc: Services) -> None:
     """Sign-in, CSRF and the staff pages, on ``app``."""
     secure = bool(svc.settings.public_url and svc.settings.public_url.startswith("https://"))
@@ -117,6 +132,7 @@ def init_app(app: Flask, svc: Services) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
     app.extensions.setdefault(SLEEP_KEY, time.sleep)
+    app.session_interface = StaffSessions()
     csrf.init_app(app)
     login_manager.init_app(app)
     from service import webhooks
