@@ -487,3 +487,32 @@ def test_an_edited_timetable_applies_from_the_next_event(
     assert len(do_days) == 7 and "2026-03-18" in do_days and "2026-03-25" not in do_days
     weekly = Counter(m.catalogue_key for m in sent(services) if m.catalogue_key in PROGRAMME_KEYS)
     assert weekly == {"test.learn": 8, "test.do": 7, "test.check_in": 8}
+
+
+def test_a_calendar_stored_whole_by_an_earlier_version_runs_once(
+    programme: Services, clock: Clock, standin: Any
+) -> None:
+    """Families who said YES before the calendar kept one event ahead have every event stored:
+    each event done finds its next one stored already, and nothing is stored or sent twice."""
+    clock.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    consent(programme, clock, "+447700900123", session_day="monday", session_time="18:00")
+    with programme.db.transaction() as session:
+        family = session.scalar(select(Family))
+        assert family is not None
+        rows = [
+            next_event_row(
+                programme, family, {"week": e.week, "day": e.day, "flow": e.flow}, clock.now
+            )
+            for e in programme.calendar.events
+        ]
+        store_next_events(session, [row for row in rows if row is not None])  # the rest, as before
+        stored = session.scalar(
+            select(func.count()).select_from(DueWork).where(DueWork.kind == "calendar")
+        )
+    assert stored == len(programme.calendar.events)
+    run_until(programme, clock, clock.now + timedelta(weeks=10))
+    weekly = Counter(m.catalogue_key for m in sent(programme) if m.catalogue_key in PROGRAMME_KEYS)
+    assert weekly == {k: 8 for k in PROGRAMME_KEYS}
+    with programme.db.transaction() as session:
+        keys = list(session.scalars(select(DueWork.dedupe_key).where(DueWork.kind == "calendar")))
+        assert len(keys) == len(set(keys)) == len(programme.calendar.events)
