@@ -3,7 +3,8 @@
 A parent's ordinary message (an answer, a question the flow does not expect, consent, a session
 day or time) is read, run through the engine and written here without the ORM's unit of work.
 SQLite: one statement reads the family, its conversation and therapist, one stores the message.
-PostgreSQL: one locks and reads the family, one stores the message and reads the conversation.
+PostgreSQL: one writes (and so locks) and reads the family, one stores the message and reads
+the conversation.
 Then one statement each writes the new state, the family's changed columns and each kind of new
 row (on PostgreSQL those go in one round trip), and one the replies. Everything else (a number
 nobody enrolled, staff, a risky message, a conversation a person has taken over, alerts, STOP
@@ -169,7 +170,7 @@ STORE_INBOUND = (
     .on_conflict_do_nothing(index_elements=["twilio_sid"], index_where=_HAS_SID)
     .returning(MESSAGES.c.id)
 )
-# PostgreSQL, after LOCK_FAMILY in the same round trip: the message stored (for the family that
+# PostgreSQL, after TOUCH_FAMILY in the same round trip: the message stored (for the family that
 # writes from the number: none, so nothing stored, for a number nobody enrolled) and the
 # conversation read, in one statement that starts after the lock is held, so it reads what is
 # current.

@@ -13,7 +13,7 @@ calendar generation, so no event is ever stored twice.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from functools import cache
 from typing import Any
@@ -99,9 +99,8 @@ def due_work_row(
 
 
 # The columns come from due_work_row itself, so the two cannot disagree.
-_INSERT_DUE_WORK = insert_of(
-    _DUE_WORK, tuple(due_work_row(0, "", {}, datetime.min, "", datetime.min))
-)
+_DUE_WORK_COLUMNS = tuple(due_work_row(0, "", {}, datetime.min, "", datetime.min))
+_INSERT_DUE_WORK = insert_of(_DUE_WORK, _DUE_WORK_COLUMNS)
 _DONE_EVENTS = select(_DUE_WORK.c.payload).where(
     _DUE_WORK.c.family_id == bindparam("of_family"),
     _DUE_WORK.c.kind == "calendar",
@@ -130,10 +129,9 @@ _MOVE_BY_ID = (
 def _insert_new(dialect: str) -> Any:
     """``_INSERT_DUE_WORK`` that leaves out a row whose key is stored already."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    names = tuple(due_work_row(0, "", {}, datetime.min, "", datetime.min))
     return (
         insert(_DUE_WORK)
-        .values(row_values(_DUE_WORK, names))
+        .values(row_values(_DUE_WORK, _DUE_WORK_COLUMNS))
         .on_conflict_do_nothing(
             index_elements=["dedupe_key"], index_where=_DUE_WORK.c.dedupe_key.is_not(None)
         )
@@ -250,14 +248,7 @@ def reschedule(session: Session, services: Services, family: Family, now: dateti
         old = family.programme_start
         shift = (session_day(family, now) - old.weekday()) % 7
         family.programme_start = old + timedelta(days=shift)
-    due = _dues(family)
-    moves = [
-        {"row": row.id, "due": due(int(row.payload["week"]), int(row.payload["day"]))}
-        for row in rows
-        if row.done_at is None
-    ]
-    if moves:
-        prepared(connection, _MOVE_BY_ID).run_many(connection, moves)
+    _move(session, family, [row for row in rows if row.done_at is None])
 
 
 def _done_events(session: Session, family: Family) -> list[dict[str, Any]]:
@@ -276,21 +267,18 @@ def shift(session: Session, family: Family, weeks: int) -> None:
     _move(session, family, _pending(session, family))
 
 
-def _move(session: Session, family: Family, rows: list[DueWork]) -> None:
-    """Recompute the due time of pending calendar rows, in one bulk update, releasing claims."""
+def _move(session: Session, family: Family, rows: Sequence[Any]) -> None:
+    """Recompute the due time of pending calendar rows (each with an ``id`` and a ``payload``:
+    a ``DueWork`` or a row read by ``_CALENDAR_ROWS``) in one executemany, releasing claims."""
     if not rows:
         return
     due = _dues(family)
-    changes = [
-        {
-            "id": row.id,
-            "due_at": due(int(row.payload["week"]), int(row.payload["day"])),
-            "claimed_until": None,
-            "claim_token": None,
-        }
+    moves = [
+        {"row": row.id, "due": due(int(row.payload["week"]), int(row.payload["day"]))}
         for row in rows
     ]
-    session.execute(update(DueWork), changes)
+    connection = session.connection()
+    prepared(connection, _MOVE_BY_ID).run_many(connection, moves)
 
 
 def weeks_late(due: datetime, now: datetime) -> int:
