@@ -105,15 +105,16 @@ def _load(user_id: str) -> Login | None:
         return Login.of(user) if user is not None and user.active else None
 
 
-TWILIO_PATHS = "/twilio/"  # service.webhooks' blueprint
-
-
 class StaffSessions(SecureCookieSessionInterface):
-    """Signed-cookie sessions for the staff's pages; none for Twilio's webhooks, which carry no
-    cookie and are signed instead (no cookie is read, verified or written on them)."""
+    """Signed-cookie sessions for the staff's pages; none under ``without`` (Twilio's webhooks,
+    which carry no cookie and are signed instead: no cookie is read, verified or written). The
+    session opens before the URL is matched to a blueprint, so this goes by the path."""
+
+    def __init__(self, without: str) -> None:
+        self.without = without
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if request.path.startswith(TWILIO_PATHS):
+        if request.path.startswith(self.without):
             return NullSession()
         return super().open_session(app, request)
 
@@ -132,10 +133,11 @@ def init_app(app: Flask, svc: Services) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
     app.extensions.setdefault(SLEEP_KEY, time.sleep)
-    app.session_interface = StaffSessions()
+    from service import webhooks
+
+    app.session_interface = StaffSessions(without=f"{webhooks.bp.url_prefix}/")
     csrf.init_app(app)
     login_manager.init_app(app)
-    from service import webhooks
 
     csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
 
