@@ -338,13 +338,18 @@ def test_family_quiet_hours_override_the_default(
     assert len(standin.sent_to(phone)) == 1
 
 
-def learn_dates(services: Services) -> list[str]:
+def sent_on(services: Services, key: str, form: str = "%Y-%m-%d") -> list[str]:
+    """When (London time, as ``form``) each message of catalogue ``key`` was sent, in order."""
     london = ZoneInfo("Europe/London")
     return [
-        m.sent_at.astimezone(london).strftime("%Y-%m-%d %H:%M")
+        m.sent_at.astimezone(london).strftime(form)
         for m in sent(services)
-        if m.catalogue_key == "test.learn"
+        if m.catalogue_key == key
     ]
+
+
+def learn_dates(services: Services) -> list[str]:
+    return sent_on(services, "test.learn", "%Y-%m-%d %H:%M")
 
 
 def test_pause_for_two_weeks_shifts_the_calendar(
@@ -381,12 +386,7 @@ def test_resume_early_brings_the_next_session_back(
     drain(programme)
     run_until(programme, clock, clock.now + timedelta(weeks=9))
     # Week 2's remaining steps come back on their own weekdays, then week 3 as usual.
-    london = ZoneInfo("Europe/London")
-    do_dates = [
-        m.sent_at.astimezone(london).strftime("%Y-%m-%d")
-        for m in sent(programme)
-        if m.catalogue_key == "test.do"
-    ]
+    do_dates = sent_on(programme, "test.do")
     assert do_dates[:2] == ["2026-03-11", "2026-03-25"]
     assert learn_dates(programme)[:3] == [
         "2026-03-09 18:00",
@@ -478,12 +478,7 @@ def test_an_edited_timetable_applies_from_the_next_event(
     calendar.write_text(text.replace("  - {week: 3, day: 3, flow: do}\n", ""))
     services = build_services(before, clock=clock)  # the service restarted with the new file
     run_until(services, clock, clock.now + timedelta(weeks=9))
-    london = ZoneInfo("Europe/London")
-    do_days = [
-        m.sent_at.astimezone(london).strftime("%Y-%m-%d")
-        for m in sent(services)
-        if m.catalogue_key == "test.do"
-    ]
+    do_days = sent_on(services, "test.do")
     assert len(do_days) == 7 and "2026-03-18" in do_days and "2026-03-25" not in do_days
     weekly = Counter(m.catalogue_key for m in sent(services) if m.catalogue_key in PROGRAMME_KEYS)
     assert weekly == {"test.learn": 8, "test.do": 7, "test.check_in": 8}
