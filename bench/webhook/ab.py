@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -74,25 +75,13 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backend_cpu(url: str) -> object:
+def _backend_cpu(url: str) -> Callable[[], float]:
     """Seconds of CPU used so far by the PostgreSQL backends serving database ``url``."""
-    from harness import postgres_backends
+    from harness import CLK_TCK, _proc_jiffies, postgres_backends  # on the path once run is
     from sqlalchemy import make_url
 
     pids = postgres_backends(make_url(url).database)
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def used() -> float:
-        total = 0
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except FileNotFoundError:
-                continue
-            total += int(fields[11]) + int(fields[12])
-        return total / tick
-
-    return used
+    return lambda: sum(_proc_jiffies(pid) for pid in pids) / CLK_TCK
 
 
 def compare(args: argparse.Namespace) -> int:
