@@ -1,6 +1,7 @@
 """The database: engine set-up, one transaction at a time, and migrations.
 
-SQLite runs with WAL, a busy timeout and foreign keys on, and every transaction starts with
+SQLite runs with WAL, a busy timeout, foreign keys on and ``synchronous=FULL`` (a commit is synced
+to disk before it returns, as PostgreSQL's is), and every transaction starts with
 ``BEGIN IMMEDIATE`` so that writers queue instead of failing half-way (SQLite has no row locks).
 Writers queue on an OS file lock beside the database file (``fcntl.flock``), taken just before
 ``BEGIN IMMEDIATE`` and released right after ``COMMIT`` or ``ROLLBACK``: a waiting process wakes as
@@ -8,7 +9,7 @@ soon as the lock is free, where SQLite's busy handler would sleep in steps of up
 WAL checkpoints (copying committed pages back into the database file, with an fsync) run on a
 background thread of each process (``Checkpointer``), not inside a request's COMMIT: a connection
 checkpoints by itself only when the WAL has grown past ``BACKSTOP_PAGES``, as a backstop.
-PostgreSQL runs through psycopg 3 and locks the family row with ``SELECT ... FOR UPDATE``.
+PostgreSQL runs through psycopg 3; the webhook locks a family's row by writing to it.
 """
 
 from __future__ import annotations
@@ -192,7 +193,11 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a COMMIT is on disk (the WAL synced) before it returns. A webhook answered
+            # 200 is never retried by Twilio, and a reply marked sent is never sent again, so
+            # neither may be undone by a power cut; NORMAL would keep the database consistent
+            # but could lose the last commits.
+            cursor.execute("PRAGMA synchronous=FULL")
             if lock_path is not None:  # a file: the checkpointer thread keeps the WAL short
                 cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             cursor.close()

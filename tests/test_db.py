@@ -65,6 +65,14 @@ def test_commits_leave_the_wal_to_the_checkpointer(db: Database) -> None:
     assert _copied(db)[0] < 100
 
 
+def test_a_commit_is_synced_to_disk_before_it_returns(db: Database) -> None:
+    """synchronous=FULL: in WAL mode NORMAL may lose the last commits to a power cut, and a
+    webhook answered 200 (never retried) or a reply marked sent (never sent again) must not be."""
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
 def test_a_small_wal_is_left_alone(db: Database) -> None:
     own = Checkpointer(min_bytes=4 << 20)
     own.watch(db, db.engine.url.database or "")
