@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -112,39 +114,69 @@ def queue_staff_message(
 ) -> Message:
     """A text to a member of staff (alerts, call prompts, forwarded replies); never held for a
     family's quiet hours: ``due`` says when it may go."""
-    message = Message(
-        direction="out",
-        staff_id=staff.id,
-        channel=staff.channel,
-        body=body,
-        catalogue_key=key,
-        segments=count_segments(body),
-        status="pending",
-        reply=True,
-        dedupe_key=dedupe_key,
-        due_at=due or now,
-        created_at=now,
-        updated_at=now,
+    values = staff_message_values(
+        staff.id, staff.channel, body, key, now, due=due, dedupe_key=dedupe_key
     )
+    message = Message(**values)
     session.add(message)
     session.flush()
     return message
 
 
+def staff_message_values(
+    staff_id: int,
+    channel: str,
+    body: str,
+    key: str | None,
+    now: datetime,
+    *,
+    due: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> dict[str, Any]:
+    """The outbox row of a text to a member of staff; its columns, in order, are those of
+    ``conversations.outbox_values`` (so the webhook can insert both kinds in one statement)."""
+    return {
+        "direction": "out",
+        "family_id": None,
+        "staff_id": staff_id,
+        "channel": channel,
+        "body": body,
+        "media": None,
+        "catalogue_key": key,
+        "flow": None,
+        "step": None,
+        "quick_replies": None,
+        "segments": count_segments(body),
+        "status": "pending",
+        "reply": True,
+        "in_reply_to": None,
+        "dedupe_key": dedupe_key,
+        "due_at": due or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def alert_text(services: Services, family_ref: str, kind: str, urgency: str, code: str) -> str:
+    """What an alert says to a member of staff: the family's reference, the kind, the urgency,
+    a link and the code to acknowledge it with (never a name or a parent's words)."""
+    link = (services.settings.public_url or "") + f"/admin/families/{family_ref}"
+    return services.catalogue.render(
+        ALERT_KEY,
+        {
+            "family_ref": family_ref,
+            "alert_kind": kind.replace("_", " "),
+            "urgency": urgency,
+            "link": link,
+            "code": code,
+        },
+    )
+
+
 def _notify(
     session: Session, services: Services, alert: Alert, family: Family, staff: Staff, now: datetime
 ) -> Message:
-    link = (services.settings.public_url or "") + f"/admin/families/{family.ref}"
-    body = services.catalogue.render(
-        ALERT_KEY,
-        {
-            "family_ref": family.ref,
-            "alert_kind": alert.kind.replace("_", " "),
-            "urgency": alert.urgency,
-            "link": link,
-            "code": alert.code,
-        },
-    )
+    body = alert_text(services, family.ref, alert.kind, alert.urgency, alert.code)
     message = queue_staff_message(session, staff, body, ALERT_KEY, now)
     session.add(
         AlertEvent(
@@ -165,6 +197,15 @@ def _roles_now(services: Services, rule: Rule, now: datetime) -> tuple[str, ...]
     ):
         return (*rule.roles, role)
     return rule.roles
+
+
+def therapist_only(services: Services, kind: str, urgency: str | None, now: datetime) -> bool:
+    """An alert that goes to the family's therapist alone and never escalates (not urgent):
+    the webhook writes these itself (``inbound_core``); ``raise_alert`` writes every other."""
+    rule = rule_for(kind)
+    return (
+        _roles_now(services, rule, now) == ("therapist",) and (urgency or rule.urgency) != "urgent"
+    )
 
 
 def raise_alert(
@@ -209,11 +250,19 @@ def raise_alert(
 
 
 def _new_code(session: Session) -> str:
-    for _ in range(20):
-        code = new_ref("A", 4).removeprefix("A-")
+    code = ""
+    for code in alert_codes():
         if session.scalar(select(Alert.id).where(Alert.code == code)) is None:
-            return code
-    return new_ref("A", 8).removeprefix("A-")
+            break
+    return code
+
+
+def alert_codes() -> Iterator[str]:
+    """Codes to try, in turn, for a new alert: short ones (easy to type back in "ACK <code>"),
+    then, should twenty of those all be taken, one of eight characters."""
+    for _ in range(20):
+        yield new_ref("A", 4).removeprefix("A-")
+    yield new_ref("A", 8).removeprefix("A-")
 
 
 def escalate(session: Session, services: Services, alert_id: int, now: datetime) -> list[Message]:

@@ -414,7 +414,8 @@ def outbox_values(
     services: Services, family: Any, send: Send, now: datetime, inbound_id: int | None
 ) -> dict[str, Any]:
     """The outbox row for ``send`` to ``family`` (a ``Family`` or the webhook's plain view of
-    one), its words fixed now; voice notes go as media on WhatsApp, as a link on SMS."""
+    one), its words fixed now; voice notes go as media on WhatsApp, as a link on SMS. Its columns,
+    in order, are those of ``alerts.staff_message_values``."""
     body = services.catalogue.render(send.key, send.variables, family.language)
     media = [{"url": send.media}] if send.media else None
     audio = audio_url(services, send.key, family.language) if family.prefers_audio else None
@@ -425,6 +426,7 @@ def outbox_values(
     return {
         "direction": "out",
         "family_id": family.id,
+        "staff_id": None,
         "channel": family.channel,
         "body": body,
         "media": media,
@@ -436,6 +438,7 @@ def outbox_values(
         "status": "pending",
         "reply": send.reply,
         "in_reply_to": inbound_id,
+        "dedupe_key": None,
         "due_at": now if send.reply else not_before(services, family, now),
         "created_at": now,
         "updated_at": now,

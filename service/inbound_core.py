@@ -38,6 +38,7 @@ from flows.effects import (
     MessageIn,
     Note,
     Outcome,
+    RaiseAlert,
     RecordConsent,
     RecordMeasure,
     SaveAnswer,
@@ -47,6 +48,16 @@ from flows.effects import (
     Visited,
 )
 from flows.screening import screen
+from service.alerts import (
+    ALERT_KEY,
+    ROTA,
+    alert_codes,
+    alert_text,
+    deadline,
+    rule_for,
+    staff_message_values,
+    therapist_only,
+)
 from service.conversations import (
     WORSE_BY,
     _sync_family,
@@ -57,6 +68,8 @@ from service.conversations import (
 from service.db import Unit
 from service.fastsql import Prepared, insert_of, prepared, row_values, table_of
 from service.models import (
+    Alert,
+    AlertEvent,
     Answer,
     ConsentEvent,
     Conversation,
@@ -80,6 +93,8 @@ DUE_WORK = table_of(DueWork)
 ANSWERS = table_of(Answer)
 MEASURES = table_of(Measure)
 CONSENT_EVENTS = table_of(ConsentEvent)
+ALERTS = table_of(Alert)
+ALERT_EVENTS = table_of(AlertEvent)
 
 # The family columns the engine, the outbox and the programme read or change here.
 FAMILY_FIELDS = (
@@ -121,6 +136,10 @@ _CONVERSATION_COLUMNS = [
     CONVERSATIONS.c.handoff_staff_id,
     STAFF.c.id.label("therapist_found"),
     STAFF.c.name.label("therapist_name"),
+    # Who hears the family's routine alerts (``_alert``): the therapist, if still active.
+    STAFF.c.active.label("therapist_active"),
+    STAFF.c.channel.label("therapist_channel"),
+    STAFF.c.role.label("therapist_role"),
     # Whether a wake-up is stored and pending: when none is, cancelling wake-ups writes nothing.
     exists()
     .where(DUE_WORK.c.family_id == FAMILIES.c.id, _NOT_DONE, DUE_WORK.c.kind == "wake")
@@ -218,6 +237,27 @@ CANCEL_WAKES = (
 )
 INSERTED = {"answers": ANSWERS, "measures": MEASURES, "due_work": DUE_WORK}
 INSERTED["consent_events"] = CONSENT_EVENTS
+INSERTED["alert_events"] = ALERT_EVENTS
+# A new alert, under a code no other alert has: a code taken already inserts nothing and
+# returns no id (``_alert`` then tries the next).
+_ALERT_FIELDS = (
+    "family_id",
+    "staff_id",
+    "kind",
+    "urgency",
+    "code",
+    "source_message_id",
+    "due_by",
+    "level",
+    "created_at",
+)
+NEW_ALERT = {
+    name: dialect.insert(ALERTS)
+    .values(row_values(ALERTS, _ALERT_FIELDS))
+    .on_conflict_do_nothing(index_elements=["code"])
+    .returning(ALERTS.c.id)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 @cache
@@ -243,6 +283,7 @@ def _family_update(names: tuple[str, ...]) -> Any:
 
 
 HANDLED = (Send, SaveAnswer, RecordMeasure, RecordConsent, ScheduleWake, ScheduleFlow, CancelWakes)
+# RaiseAlert too, when only the family's therapist is told and it never escalates (``_alert``).
 LOGGED = (FlowEnded, Note, Visited)  # Visited: for simulator scripts, nothing to write
 
 
@@ -366,10 +407,9 @@ def handle(
         outcome = decide(services, row, conversation, body, media_count, now)
     if outcome is None or conversation is None:
         return None
-    if not _handled_here(unit.connection, row.id, outcome):
+    if not _handled_here(unit.connection, services, row.id, conversation, outcome, now):
         return None
-    wakes_pending = bool(conversation.wakes_pending)
-    return _apply(unit, services, row, outcome, message_id, now, wakes_pending)
+    return _apply(unit, services, row, conversation, outcome, message_id, now)
 
 
 def decide(
@@ -405,8 +445,19 @@ def _context(services: Services, row: Any, conversation: Any, now: datetime) -> 
     )
 
 
-def _handled_here(connection: Connection, family_id: int, outcome: Outcome) -> bool:
-    """Every effect is one this path writes, and no rating got worse (that raises an alert)."""
+def _handled_here(
+    connection: Connection,
+    services: Services,
+    family_id: int,
+    conversation: Any,
+    outcome: Outcome,
+    now: datetime,
+) -> bool:
+    """Every effect is one this path writes, and no rating got worse (that raises an alert).
+
+    An alert is written here only when it goes to the family's therapist alone, who is still
+    active, and never escalates; any other goes the ORM way (``alerts.raise_alert``).
+    """
     earlier: dict[str, float] = {}
     for effect in outcome.effects:
         if isinstance(effect, RecordMeasure):
@@ -418,6 +469,13 @@ def _handled_here(connection: Connection, family_id: int, outcome: Outcome) -> b
             if previous is not None and _worse(effect.name, previous, effect.value):
                 return False
             earlier[effect.name] = effect.value
+        elif isinstance(effect, RaiseAlert):
+            if not (
+                conversation.therapist_found is not None
+                and conversation.therapist_active
+                and therapist_only(services, effect.kind, effect.urgency, now)
+            ):
+                return False
         elif not isinstance(effect, HANDLED + LOGGED):
             return False
     return True
@@ -516,10 +574,10 @@ def _apply(
     unit: Unit,
     services: Services,
     row: Any,
+    conversation: Any,
     outcome: Outcome,
     message_id: int,
     now: datetime,
-    wakes_pending: bool,
 ) -> list[int]:
     """Write the new state and every effect, as ``apply_outcome`` does."""
     connection = unit.connection
@@ -598,7 +656,11 @@ def _apply(
                 }
             )
         elif isinstance(effect, CancelWakes):
-            rows.cancel_wakes(wakes_pending)
+            rows.cancel_wakes(bool(conversation.wakes_pending))
+        elif isinstance(effect, RaiseAlert):
+            rows.messages.append(
+                _alert(connection, services, family, conversation, effect, message_id, now, rows)
+            )
         elif isinstance(effect, FlowEnded):
             log.info("family %s finished flow %s", family.ref, effect.flow)
         elif isinstance(effect, Note):
@@ -613,6 +675,58 @@ def _apply(
         _store(connection, family, before, state, rows, now)
         rows.write(connection)
     return sorted(rows.queued)
+
+
+def _alert(
+    connection: Connection,
+    services: Services,
+    family: Family,
+    therapist: Any,
+    effect: RaiseAlert,
+    message_id: int,
+    now: datetime,
+    rows: _Rows,
+) -> dict[str, Any]:
+    """A therapist-only alert (see ``_handled_here``), as ``alerts.raise_alert`` records it: the
+    alert (stored now, for its id), its "raised" and "sent" events, and the text to the
+    therapist, returned for the outbox."""
+    rule = rule_for(effect.kind)
+    urgency = effect.urgency or rule.urgency
+    values: dict[str, Any] = {
+        "family_id": family.id,
+        "staff_id": family.therapist_id,
+        "kind": effect.kind,
+        "urgency": urgency,
+        "source_message_id": message_id,
+        "due_by": deadline(services, rule, now),
+        "level": ROTA.index("therapist"),
+        "created_at": now,
+    }
+    statement = prepared(connection, NEW_ALERT[connection.dialect.name])
+    alert_id = None
+    for code in alert_codes():
+        values["code"] = code
+        alert_id = statement.scalar(connection, values)
+        if alert_id is not None:
+            break
+    assert alert_id is not None, "twenty-one alert codes in a row were taken"
+    events = rows.other["alert_events"]
+    events.append(
+        {"alert_id": alert_id, "kind": "raised", "staff_id": None, "role": None, "created_at": now}
+    )
+    events.append(
+        {
+            "alert_id": alert_id,
+            "kind": "sent",
+            "staff_id": therapist.therapist_found,
+            "role": therapist.therapist_role,
+            "created_at": now,
+        }
+    )
+    body = alert_text(services, family.ref, effect.kind, urgency, values["code"])
+    return staff_message_values(
+        therapist.therapist_found, therapist.therapist_channel, body, ALERT_KEY, now
+    )
 
 
 @contextmanager

@@ -20,24 +20,41 @@ from sqlalchemy import select
 from flows.effects import Send
 from scheduler.tick import run_tick
 from service import create_app, inbound_core
+from service.alerts import ALERT_KEY
 from service.conversations import outbox_values, queue_message
 from service.inbound import handle_inbound
-from service.models import Answer, ConsentEvent, Conversation, DueWork, Family, Measure, Message
+from service.models import (
+    Alert,
+    AlertEvent,
+    Answer,
+    ConsentEvent,
+    Conversation,
+    DueWork,
+    Family,
+    Measure,
+    Message,
+)
 from service.wiring import Services, build_services
 
 CATALOG = Path(__file__).resolve().parent.parent / "messages" / "catalog"
 CORE, ORM = "+447700900201", "+447700900202"
-# Consent, onboarding's day, time, goal and rating, then words the flow does not expect, a
-# keyword, a worse rating later on, a voice note and STOP/START (the last ones go the ORM way).
+# Consent, onboarding's day, time, goal and rating (three answers that are not a number first:
+# the third raises a "not understood" alert), then words the flow does not expect, keywords (one
+# asks for a person: another alert), a worse rating later on, a voice note and STOP/START (the
+# last ones go the ORM way).
 BODIES = [
     "Yes",
     "Monday",
     "18:00",
     "Getting to school without tears",
+    "lots",
+    "lots",
+    "lots",
     "3",
     "ok thanks",
     "What do we do this week?",
     "HELP",
+    "talk to someone",
     "Thank you",
 ]
 # A week on: the first session's questions (answers and ratings with a week), then STOP and START.
@@ -69,6 +86,23 @@ def _rows(services: Services, phone: str) -> dict[str, Any]:
         assert conversation is not None
         messages = session.scalars(
             select(Message).where(Message.family_id == fid).order_by(Message.id)
+        ).all()
+        alerts = session.scalars(
+            select(Alert).where(Alert.family_id == fid).order_by(Alert.id)
+        ).all()
+        codes = {a.code: f"<alert {i}>" for i, a in enumerate(alerts)}
+
+        def anonymous(text: str) -> str:
+            """An alert's words without the family's reference and the alert's code."""
+            text = text.replace(family.ref, "<family>")
+            for code, name in codes.items():
+                text = text.replace(code, name)
+            return text
+
+        alert_texts = session.scalars(
+            select(Message)
+            .where(Message.catalogue_key == ALERT_KEY, Message.body.contains(family.ref))
+            .order_by(Message.id)
         ).all()
         return {
             "family": settings,
@@ -132,6 +166,45 @@ def _rows(services: Services, phone: str) -> dict[str, Any]:
                 )
                 for m in messages
             ],
+            "alerts": [
+                (
+                    a.staff_id == family.therapist_id,
+                    a.kind,
+                    a.urgency,
+                    a.status,
+                    # The parent's message that raised it.
+                    getattr(session.get(Message, a.source_message_id or 0), "body", None),
+                    a.due_by,
+                    a.level,
+                    a.created_at,
+                    [
+                        (e.kind, e.staff_id, e.role, e.created_at)
+                        for e in session.scalars(
+                            select(AlertEvent)
+                            .where(AlertEvent.alert_id == a.id)
+                            .order_by(AlertEvent.id)
+                        )
+                    ],
+                )
+                for a in alerts
+            ],
+            "alert texts": [
+                (
+                    m.staff_id,
+                    m.channel,
+                    anonymous(m.body or ""),
+                    m.catalogue_key,
+                    m.segments,
+                    m.status,
+                    m.reply,
+                    m.dedupe_key,
+                    m.due_at,
+                    m.created_at,
+                    # Sent after the alert was raised, before the reply to the parent.
+                    sum(1 for r in messages if r.id < m.id),
+                )
+                for m in alert_texts
+            ],
         }
 
 
@@ -142,6 +215,7 @@ def test_core_path_writes_what_the_orm_path_writes(
     enrol(services, phone=ORM)
     run_tick(services)
     handled = {"core": 0, "orm": 0}
+    by_core: list[str] = []
     real = inbound_core.handle
 
     def handle(session: Any, svc: Services, found: inbound_core.Found, *args: Any) -> Any:
@@ -149,6 +223,8 @@ def test_core_path_writes_what_the_orm_path_writes(
             return None  # this family goes the ORM way
         queued = real(session, svc, found, *args)
         handled["core" if queued is not None else "orm"] += 1
+        if queued is not None:
+            by_core.append(args[1])  # the message's words
         return queued
 
     monkeypatch.setattr(inbound_core, "handle", handle)
@@ -165,6 +241,11 @@ def test_core_path_writes_what_the_orm_path_writes(
         clock.advance(minutes=7)
     assert handled["core"] >= 8  # the ordinary answers took the Core path
     core, orm = _rows(services, CORE), _rows(services, ORM)
+    # Both alerts (the third "lots", and "talk to someone") went the Core way, each with a text.
+    assert [a[1] for a in core["alerts"]] == ["not_understood", "asked_for_person"]
+    assert [a[4] for a in core["alerts"]] == ["lots", "talk to someone"]
+    assert by_core.count("lots") == 3 and "talk to someone" in by_core
+    assert len(core["alert texts"]) == 2
     for part in core:
         assert core[part] == orm[part], part
 
