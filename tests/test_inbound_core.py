@@ -359,3 +359,50 @@ def test_a_repeated_message_is_not_redone_after_its_plan(services: Services) -> 
     before = _rows(services, STALE)
     assert handle_inbound(services, form).duplicate
     assert _rows(services, STALE) == before
+
+
+def _ask_for_a_person(services: Services, client: Any, phone: str) -> list[Alert]:
+    """Consent, then "talk to someone"; the family's alerts."""
+    for body in ("Yes", "talk to someone"):
+        assert post_signed(client, "/twilio/messages", inbound_form(phone, body)).status_code == 200
+    with services.db.transaction() as session:
+        return list(session.scalars(select(Alert).order_by(Alert.id)))
+
+
+def test_an_alert_code_already_taken_is_not_used_again(
+    services: Services, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enrol(services, phone=CORE)
+    enrol(services, phone=ORM)
+    run_tick(services)
+    [first] = _ask_for_a_person(services, client, CORE)
+    # The next alert's first code is the one just given out: the insert skips it for the next.
+    monkeypatch.setattr(inbound_core, "alert_codes", lambda: iter([first.code, "ZZ9Q"]))
+    alerts = _ask_for_a_person(services, client, ORM)
+    assert [a.code for a in alerts] == [first.code, "ZZ9Q"]
+    assert alerts[1].source_message_id is not None
+
+
+def test_an_alert_for_a_therapist_no_longer_active_goes_the_orm_way(
+    services: Services, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enrol(services, phone=CORE)
+    run_tick(services)
+    with services.db.transaction() as session:
+        family = session.scalar(select(Family))
+        assert family is not None and family.therapist is not None
+        family.therapist.active = False
+    taken: list[bool] = []
+    real = inbound_core.handle
+
+    def handle(*args: Any) -> Any:
+        queued = real(*args)
+        taken.append(queued is not None)
+        return queued
+
+    monkeypatch.setattr(inbound_core, "handle", handle)
+    [alert] = _ask_for_a_person(services, client, CORE)
+    assert taken == [True, False]  # consent the Core way; the alert the ORM way
+    with services.db.transaction() as session:
+        events = session.scalars(select(AlertEvent.kind).where(AlertEvent.alert_id == alert.id))
+        assert list(events) == ["raised"]  # recorded, and nobody was texted
