@@ -79,7 +79,7 @@ from service.models import (
     Message,
     Staff,
 )
-from service.programme import reschedule, start_programme
+from service.programme import programme_rows, reschedule
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.conversations")  # the same lines as apply_outcome's
@@ -238,6 +238,8 @@ CANCEL_WAKES = (
 INSERTED = {"answers": ANSWERS, "measures": MEASURES, "due_work": DUE_WORK}
 INSERTED["consent_events"] = CONSENT_EVENTS
 INSERTED["alert_events"] = ALERT_EVENTS
+# A new programme's first rows (``programme.programme_rows``): due work with every column given.
+INSERTED["programme"] = DUE_WORK
 # A new alert, under a code no other alert has: a code taken already inserts nothing and
 # returns no id (``_alert`` then tries the next).
 _ALERT_FIELDS = (
@@ -636,8 +638,7 @@ def _apply(
                 }
             )
             if effect.given:
-                rows.write(connection)  # rows in the order apply_outcome stores them
-                start_programme(unit.session, services, family, now)
+                rows.other["programme"].extend(programme_rows(services, family, now))
         elif isinstance(effect, ScheduleWake | ScheduleFlow):
             wake = isinstance(effect, ScheduleWake)
             rows.other["due_work"].append(

@@ -171,8 +171,21 @@ def start_programme(session: Session, services: Services, family: Family, now: d
 
     The first 7-day silence check goes in with it.
     """
-    if family.programme_start is not None:
+    rows = programme_rows(services, family, now)
+    if not rows:
         return 0
+    session.flush()  # what the session holds is stored first, as an ORM insert would
+    connection = session.connection()
+    prepared(connection, _INSERT_DUE_WORK).run_many(connection, rows)
+    return len(rows) - 1
+
+
+def programme_rows(services: Services, family: Family, now: datetime) -> list[dict[str, Any]]:
+    """``start_programme`` without the store: sets the family's ``programme_start`` and returns
+    the ``due_work`` rows to store (the first silence check, then the first event), or none if
+    the programme has started already. The webhook stores them with the message's other rows."""
+    if family.programme_start is not None:
+        return []
     family.programme_start = first_session_date(now, _zone(family), session_day(family, now))
     from service.checkins import first_silence_check
 
@@ -180,10 +193,7 @@ def start_programme(session: Session, services: Services, family: Family, now: d
     rows = [first_silence_check(family, now)]
     if events:
         rows.append(_event_row(family, events[0], now))
-    session.flush()  # what the session holds is stored first, as an ORM insert would
-    connection = session.connection()
-    prepared(connection, _INSERT_DUE_WORK).run_many(connection, rows)
-    return len(rows) - 1
+    return rows
 
 
 def _event_row(family: Family, event: CalendarEvent, now: datetime) -> dict[str, Any]:
