@@ -79,7 +79,7 @@ from service.models import (
     Message,
     Staff,
 )
-from service.programme import programme_rows, reschedule
+from service.programme import calendar_moves, move_by_id, programme_rows
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.conversations")  # the same lines as apply_outcome's
@@ -235,6 +235,7 @@ CANCEL_WAKES = (
     )
     .values(done_at=bindparam("now", type_=DUE_WORK.c.done_at.type), outcome="cancelled")
 )
+MOVE_CALENDAR_ROW = move_by_id()
 INSERTED = {"answers": ANSWERS, "measures": MEASURES, "due_work": DUE_WORK}
 INSERTED["consent_events"] = CONSENT_EVENTS
 INSERTED["alert_events"] = ALERT_EVENTS
@@ -506,10 +507,12 @@ class FamilyView:
 
 
 class _Rows:
-    """New rows by table, and a pending cancel of wake-ups, written at the next write."""
+    """New rows by table, a pending cancel of wake-ups and moves of calendar rows (a new session
+    day or time), written at the next write."""
 
     def __init__(self, family_id: int, now: datetime) -> None:
         self.messages: list[dict[str, Any]] = []
+        self.moves: list[dict[str, Any]] = []  # programme.calendar_moves
         self.other: dict[str, list[dict[str, Any]]] = {name: [] for name in INSERTED}
         self.queued: list[int] = []
         self.wakes_stored = False  # a pending wake-up written by this transaction
@@ -541,6 +544,9 @@ class _Rows:
         if self.cancel:
             prepared(connection, CANCEL_WAKES).run(connection, self.cancel_params)
             self.cancel = False
+        if self.moves:
+            prepared(connection, MOVE_CALENDAR_ROW).run_many(connection, self.moves)
+            self.moves = []
         if any(w["kind"] == "wake" and w["done_at"] is None for w in self.other["due_work"]):
             self.wakes_stored = True
         for name, rows in self.other.items():
@@ -559,11 +565,13 @@ class _Rows:
             (name, tuple(rows[0]), len(rows)) for name, rows in self.other.items() if rows
         )
         message_columns = columns.pop() if columns else ()
-        return self.cancel, tables, message_columns, len(self.messages)
+        return self.cancel, len(self.moves), tables, message_columns, len(self.messages)
 
     def parameters(self) -> dict[str, Any]:
         """The values for ``_at_once``'s statement, each row's under its own prefix."""
         params: dict[str, Any] = dict(self.cancel_params) if self.cancel else {}
+        for i, move in enumerate(self.moves):
+            params.update({f"move{i}_{key}": value for key, value in move.items()})
         for name, rows in self.other.items():
             for i, row in enumerate(rows):
                 params.update({f"{name}{i}_{key}": value for key, value in row.items()})
@@ -589,11 +597,11 @@ def _apply(
     family = cast(Family, FamilyView(before))
     family.last_inbound_at = now
     state = outcome.state
-    if _sync_family(family, state.variables):
-        reschedule(unit.session, services, family, now)
+    rows = _Rows(family.id, now)
+    if _sync_family(family, state.variables) and family.programme_start is not None:
+        rows.moves = calendar_moves(connection, family, now)  # as reschedule
     week = state.variables.get("week")
     week = week if isinstance(week, int) else None
-    rows = _Rows(family.id, now)
     for effect in outcome.effects:
         if isinstance(effect, Send):
             rows.messages.append(outbox_values(services, family, effect, now, message_id))
@@ -786,8 +794,9 @@ def _store_at_once(
 ) -> None:
     """PostgreSQL: what ``_store`` and ``_Rows.write`` write, in one statement and one round trip.
 
-    The state, the family's changed columns, a pending cancel of wake-ups and each table's new
-    rows are data-modifying ``WITH`` clauses of the statement that inserts the replies. They all
+    The state, the family's changed columns, a pending cancel of wake-ups, the calendar rows
+    moved by a new session day or time, and each table's new rows are data-modifying ``WITH``
+    clauses of the statement that inserts the replies. They all
     run on the same snapshot, so the cancel never touches a wake-up inserted beside it. It is
     the message's last write: ``rows`` is not read again, except for ``queued``.
     """
@@ -805,17 +814,20 @@ def _at_once(
     dialect: Dialect,
     changed: tuple[str, ...],
     cancel: bool,
+    moves: int,
     tables: tuple[tuple[str, tuple[str, ...], int], ...],
     message_columns: tuple[str, ...],
     message_count: int,
 ) -> Prepared:
     """``_store_at_once``'s statement, compiled once per shape: the columns the family changed,
-    a cancel or not, each table's columns and number of rows, the replies' columns and number."""
+    a cancel or not, the calendar rows moved, each table's columns and number of rows, the
+    replies' columns and number."""
     ctes = [STORE_STATE.cte("new_state")]
     if changed:
         ctes.append(_family_update(changed).cte("family_changes"))
     if cancel:
         ctes.append(CANCEL_WAKES.cte("cancelled"))
+    ctes.extend(move_by_id(f"move{i}_").cte(f"moved{i}") for i in range(moves))
     for name, columns, count in tables:
         table = INSERTED[name]
         values = [row_values(table, columns, f"{name}{i}_") for i in range(count)]

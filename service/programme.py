@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -114,15 +114,23 @@ _CALENDAR_ROWS = select(_DUE_WORK.c.id, _DUE_WORK.c.payload, _DUE_WORK.c.done_at
     _DUE_WORK.c.kind == "calendar",
     _DUE_WORK.c.done_at.is_(None) | (_DUE_WORK.c.outcome == "done"),
 )
-_MOVE_BY_ID = (
-    update(_DUE_WORK)
-    .where(_DUE_WORK.c.id == bindparam("row"))
-    .values(
-        due_at=bindparam("due", type_=_DUE_WORK.c.due_at.type),
-        claimed_until=None,
-        claim_token=None,
+
+
+def move_by_id(prefix: str = "") -> Any:
+    """``UPDATE`` one pending calendar row (parameters ``<prefix>row`` and ``<prefix>due``) to its
+    new due time, releasing any claim on it."""
+    return (
+        update(_DUE_WORK)
+        .where(_DUE_WORK.c.id == bindparam(f"{prefix}row"))
+        .values(
+            due_at=bindparam(f"{prefix}due", type_=_DUE_WORK.c.due_at.type),
+            claimed_until=None,
+            claim_token=None,
+        )
     )
-)
+
+
+_MOVE_BY_ID = move_by_id()
 
 
 @cache
@@ -250,15 +258,23 @@ def reschedule(session: Session, services: Services, family: Family, now: dateti
         return
     session.flush()  # calendar rows changed in this session count
     connection = session.connection()
+    _run_moves(connection, calendar_moves(connection, family, now))
+
+
+def calendar_moves(connection: Connection, family: Family, now: datetime) -> list[dict[str, Any]]:
+    """``reschedule`` without the writes: sets the family's ``programme_start`` from its calendar
+    rows (read here) and returns the moves of the rows still to come, for ``move_by_id``. The
+    webhook writes them with the message's other rows."""
     rows = prepared(connection, _CALENDAR_ROWS).all(connection, {"of_family": family.id})
     started = any(row.done_at is not None for row in rows)
     if not started:
         family.programme_start = first_session_date(now, _zone(family), session_day(family, now))
     else:
         old = family.programme_start
+        assert old is not None
         shift = (session_day(family, now) - old.weekday()) % 7
         family.programme_start = old + timedelta(days=shift)
-    _move(session, family, [row for row in rows if row.done_at is None])
+    return _moves(family, [row for row in rows if row.done_at is None])
 
 
 def _done_events(session: Session, family: Family) -> list[dict[str, Any]]:
@@ -280,15 +296,22 @@ def shift(session: Session, family: Family, weeks: int) -> None:
 def _move(session: Session, family: Family, rows: Sequence[Any]) -> None:
     """Recompute the due time of pending calendar rows (each with an ``id`` and a ``payload``:
     a ``DueWork`` or a row read by ``_CALENDAR_ROWS``) in one executemany, releasing claims."""
-    if not rows:
-        return
+    if rows:
+        _run_moves(session.connection(), _moves(family, rows))
+
+
+def _moves(family: Family, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Each row's new due time, as ``_MOVE_BY_ID``'s parameters."""
     due = _dues(family)
-    moves = [
+    return [
         {"row": row.id, "due": due(int(row.payload["week"]), int(row.payload["day"]))}
         for row in rows
     ]
-    connection = session.connection()
-    prepared(connection, _MOVE_BY_ID).run_many(connection, moves)
+
+
+def _run_moves(connection: Connection, moves: list[dict[str, Any]]) -> None:
+    if moves:
+        prepared(connection, _MOVE_BY_ID).run_many(connection, moves)
 
 
 def weeks_late(due: datetime, now: datetime) -> int:
