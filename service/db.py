@@ -29,6 +29,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -38,6 +39,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 READ_ONLY = "bravesteps_read_only"
 
 _held = threading.local()  # .held: this thread holds the writer lock (see _WriterLockConnection)
+_unpinged = threading.local()  # .on: this thread's checkout skips the pre-ping (Database.unit)
 
 
 class _WriterLockConnection(sqlite3.Connection):
@@ -217,9 +219,25 @@ def make_engine(url: str) -> Engine:
                 raise
 
         return engine
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True
-    )
+    engine = create_engine(url, pool_size=5, max_overflow=10, hide_parameters=True)
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        """SQLAlchemy's pre-ping (a round trip to check a pooled connection is alive, and a
+        new connection if not), except for a ``Database.unit(ping=False)``."""
+        if getattr(_unpinged, "on", False):
+            return
+        dialect = engine.dialect
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if not dialect.is_disconnect(error, dbapi_connection, None):
+                raise
+            alive = False
+        if not alive:
+            raise InvalidatePoolError("pre-ping: the connection was closed")
+
+    return engine
 
 
 class Unit:
@@ -263,12 +281,32 @@ class Database:
         """SQLite claims work with a guarded UPDATE instead of SKIP LOCKED."""
         return self.engine.dialect.name == "sqlite"
 
+    def lost_connection(self, error: BaseException) -> bool:
+        """True if ``error`` says the database connection was lost (the server went away or
+        closed it), whether raised through SQLAlchemy or by the driver itself (``fastsql``)."""
+        if isinstance(error, DBAPIError):
+            return bool(error.connection_invalidated)
+        dialect = self.engine.dialect
+        dbapi = getattr(dialect, "loaded_dbapi", None)
+        return (
+            dbapi is not None
+            and isinstance(error, dbapi.Error)
+            and bool(dialect.is_disconnect(error, None, None))
+        )
+
     @contextmanager
-    def unit(self, before: Callable[[Connection], None] | None = None) -> Iterator[Unit]:
+    def unit(
+        self, before: Callable[[Connection], None] | None = None, *, ping: bool = True
+    ) -> Iterator[Unit]:
         """One transaction on one connection, with an ORM session on it only when one is asked for.
 
         Commits if the block finishes (after flushing the session, if any), rolls back on any
         error. For hot paths written in Core that sometimes need the ORM.
+
+        ``ping=False`` (PostgreSQL) skips the round trip that checks a pooled connection is still
+        alive: for a caller that runs the whole unit again when it fails with a lost connection
+        (``lost_connection``), which is safe only when running it twice changes nothing more
+        than running it once (the webhook: a MessageSid is stored once).
 
         ``before`` reads on the same connection before the transaction begins. On SQLite it runs
         outside any write transaction, taking neither the writers' lock nor ``BEGIN IMMEDIATE``:
@@ -277,7 +315,12 @@ class Database:
         checked again in it. It must not write (that would run unlocked). On PostgreSQL it runs in
         a transaction of its own, rolled back before the unit's begins.
         """
-        with self.engine.connect() as connection:
+        _unpinged.on = not ping
+        try:
+            connection = self.engine.connect()
+        finally:
+            _unpinged.on = False
+        with connection:
             if before is not None:
                 connection.execution_options(**{READ_ONLY: True})
                 try:

@@ -109,6 +109,29 @@ def _process(
     body: str,
     media: list[dict[str, str]],
 ) -> InboundResult:
+    # No round trip to check the pooled connection first (PostgreSQL): a connection found lost
+    # is replaced and the message handled again from the start. That is safe at any point,
+    # even if the first try committed: the MessageSid is then found stored (a repeat), and the
+    # replies that try queued go with the scheduler's next tick.
+    try:
+        return _once(services, sid, phone, channel, body, media, ping=False)
+    except Exception as error:
+        if not services.db.lost_connection(error):
+            raise
+        log.warning("the database connection was lost; handling the message on a new one")
+    return _once(services, sid, phone, channel, body, media, ping=True)
+
+
+def _once(
+    services: Services,
+    sid: str,
+    phone: str,
+    channel: str,
+    body: str,
+    media: list[dict[str, str]],
+    *,
+    ping: bool,
+) -> InboundResult:
     now = services.now()
     plans: list[inbound_core.Plan | None] = [None]
 
@@ -118,8 +141,9 @@ def _process(
     # SQLite writers take turns (one lock): read and run the engine before taking it, so that
     # only the writes are serialised. Under the lock ``handle`` uses the plan only if the family
     # and its conversation still read the same; if not, it decides again.
+    before = plan if services.db.is_sqlite else None
     try:
-        with services.db.unit(before=plan if services.db.is_sqlite else None) as unit:
+        with services.db.unit(before=before, ping=ping) as unit:
             found, message_id = inbound_core.arrive(
                 unit.connection, phone, sid, channel, body, media, now
             )
