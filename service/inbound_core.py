@@ -1,15 +1,16 @@
 """The inbound hot path in a handful of prepared SQLAlchemy Core statements.
 
 A parent's ordinary message (an answer, a question the flow does not expect, consent, a session
-day or time) is read, run through the engine and written here without the ORM's unit of work.
+day or time, a routine alert for the family's therapist) is read, run through the engine and
+written here without the ORM's unit of work.
 SQLite: one statement reads the family, its conversation and therapist, one stores the message.
 PostgreSQL: one writes (and so locks) and reads the family, one stores the message and reads
 the conversation.
-Then one statement each writes the new state, the family's changed columns and each kind of new
-row (on PostgreSQL those go in one round trip), and one the replies. Everything else (a number
-nobody enrolled, staff, a risky message, a conversation a person has taken over, alerts, STOP
-and START, PAUSE and RESUME, getting worse) goes through the ORM path in ``service.inbound``, in
-the same transaction, with the stored message.
+Then one statement each writes the new state, the family's changed columns, the calendar moves,
+each kind of new row and each reply; on PostgreSQL all of them go in one statement. Everything else (a number nobody enrolled, staff, a risky message, a
+conversation a person has taken over, alerts to other roles or that escalate, STOP and START,
+PAUSE and RESUME, getting worse) goes through the ORM path in ``service.inbound``, in the same
+transaction, with the stored message.
 
 What this writes is exactly what ``service.conversations.apply_outcome`` would: the tests of the
 webhook run through this path, and ``tests/test_inbound_core.py`` compares what it writes with

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from flows.effects import Send
 from scheduler.tick import run_tick
 from service import create_app, inbound_core
-from service.alerts import ALERT_KEY
+from service.alerts import ALERT_KEY, staff_message_values
 from service.conversations import outbox_values, queue_message
 from service.inbound import handle_inbound
 from service.models import (
@@ -297,6 +297,10 @@ def test_outgoing_rows_are_queue_messages_rows(
             row = outbox_values(services, family, send, now, None)
             for name, value in row.items():
                 assert getattr(expected, name) == value, name
+            # An alert's text to staff has the same columns in the same order, so the webhook
+            # inserts it in the same statement as the replies (one statement shape).
+            staff_row = staff_message_values(1, channel, "alert", ALERT_KEY, now)
+            assert tuple(staff_row) == tuple(row)
         session.rollback()
 
 
