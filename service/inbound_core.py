@@ -7,10 +7,10 @@ SQLite: one statement reads the family, its conversation and therapist, one stor
 PostgreSQL: one writes (and so locks) and reads the family, one stores the message and reads
 the conversation.
 Then one statement each writes the new state, the family's changed columns, the calendar moves,
-each kind of new row and each reply; on PostgreSQL all of them go in one statement. Everything else (a number nobody enrolled, staff, a risky message, a
-conversation a person has taken over, alerts to other roles or that escalate, STOP and START,
-PAUSE and RESUME, getting worse) goes through the ORM path in ``service.inbound``, in the same
-transaction, with the stored message.
+each kind of new row and each reply; on PostgreSQL all of them go in one statement. Everything
+else (a number nobody enrolled, staff, a risky message, a conversation a person has taken over,
+alerts to other roles or that escalate, STOP and START, PAUSE and RESUME, getting worse) goes
+through the ORM path in ``service.inbound``, in the same transaction, with the stored message.
 
 What this writes is exactly what ``service.conversations.apply_outcome`` would: the tests of the
 webhook run through this path, and ``tests/test_inbound_core.py`` compares what it writes with
@@ -80,7 +80,7 @@ from service.models import (
     Message,
     Staff,
 )
-from service.programme import calendar_moves, move_by_id, programme_rows
+from service.programme import calendar_moves, move_by_id, programme_rows, run_moves
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.conversations")  # the same lines as apply_outcome's
@@ -236,7 +236,6 @@ CANCEL_WAKES = (
     )
     .values(done_at=bindparam("now", type_=DUE_WORK.c.done_at.type), outcome="cancelled")
 )
-MOVE_CALENDAR_ROW = move_by_id()
 INSERTED = {"answers": ANSWERS, "measures": MEASURES, "due_work": DUE_WORK}
 INSERTED["consent_events"] = CONSENT_EVENTS
 INSERTED["alert_events"] = ALERT_EVENTS
@@ -545,9 +544,8 @@ class _Rows:
         if self.cancel:
             prepared(connection, CANCEL_WAKES).run(connection, self.cancel_params)
             self.cancel = False
-        if self.moves:
-            prepared(connection, MOVE_CALENDAR_ROW).run_many(connection, self.moves)
-            self.moves = []
+        run_moves(connection, self.moves)
+        self.moves = []
         if any(w["kind"] == "wake" and w["done_at"] is None for w in self.other["due_work"]):
             self.wakes_stored = True
         for name, rows in self.other.items():

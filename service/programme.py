@@ -258,7 +258,7 @@ def reschedule(session: Session, services: Services, family: Family, now: dateti
         return
     session.flush()  # calendar rows changed in this session count
     connection = session.connection()
-    _run_moves(connection, calendar_moves(connection, family, now))
+    run_moves(connection, calendar_moves(connection, family, now))
 
 
 def calendar_moves(connection: Connection, family: Family, now: datetime) -> list[dict[str, Any]]:
@@ -297,7 +297,7 @@ def _move(session: Session, family: Family, rows: Sequence[Any]) -> None:
     """Recompute the due time of pending calendar rows (each with an ``id`` and a ``payload``:
     a ``DueWork`` or a row read by ``_CALENDAR_ROWS``) in one executemany, releasing claims."""
     if rows:
-        _run_moves(session.connection(), _moves(family, rows))
+        run_moves(session.connection(), _moves(family, rows))
 
 
 def _moves(family: Family, rows: Sequence[Any]) -> list[dict[str, Any]]:
@@ -309,7 +309,8 @@ def _moves(family: Family, rows: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _run_moves(connection: Connection, moves: list[dict[str, Any]]) -> None:
+def run_moves(connection: Connection, moves: list[dict[str, Any]]) -> None:
+    """Write ``calendar_moves``' moves (one executemany)."""
     if moves:
         prepared(connection, _MOVE_BY_ID).run_many(connection, moves)
 
