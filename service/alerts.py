@@ -218,19 +218,10 @@ def raise_alert(
     urgency: str | None = None,
 ) -> tuple[Alert, list[Message]]:
     """Record an alert, text the people its rule names, and set up its escalation."""
-    rule = rule_for(kind)
-    roles = _roles_now(services, rule, now)
-    alert = Alert(
-        family_id=family.id,
-        staff_id=family.therapist_id,
-        kind=kind,
-        urgency=urgency or rule.urgency,
-        code=_new_code(session),
-        source_message_id=inbound.id if inbound else None,
-        due_by=deadline(services, rule, now),
-        level=max(ROTA.index(r) for r in roles if r in ROTA),
-        created_at=now,
-    )
+    roles = _roles_now(services, rule_for(kind), now)
+    inbound_id = inbound.id if inbound else None
+    values = alert_values(services, family, kind, urgency, inbound_id, roles, now)
+    alert = Alert(**values, code=_new_code(session))
     session.add(alert)
     session.flush()
     session.add(AlertEvent(alert_id=alert.id, kind="raised", created_at=now))
@@ -247,6 +238,30 @@ def raise_alert(
         _escalation_due(session, family, alert, now)
     session.flush()
     return alert, sent
+
+
+def alert_values(
+    services: Services,
+    family: Family,
+    kind: str,
+    urgency: str | None,
+    inbound_id: int | None,
+    roles: tuple[str, ...],
+    now: datetime,
+) -> dict[str, Any]:
+    """A new alert's columns, all but its code, for the ``roles`` told first: as ``raise_alert``
+    stores it and as the webhook does (``inbound_core``)."""
+    rule = rule_for(kind)
+    return {
+        "family_id": family.id,
+        "staff_id": family.therapist_id,
+        "kind": kind,
+        "urgency": urgency or rule.urgency,
+        "source_message_id": inbound_id,
+        "due_by": deadline(services, rule, now),
+        "level": max(ROTA.index(r) for r in roles if r in ROTA),
+        "created_at": now,
+    }
 
 
 def _new_code(session: Session) -> str:

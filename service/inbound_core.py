@@ -51,11 +51,9 @@ from flows.effects import (
 from flows.screening import screen
 from service.alerts import (
     ALERT_KEY,
-    ROTA,
     alert_codes,
     alert_text,
-    deadline,
-    rule_for,
+    alert_values,
     staff_message_values,
     therapist_only,
 )
@@ -698,18 +696,9 @@ def _alert(
     """A therapist-only alert (see ``_handled_here``), as ``alerts.raise_alert`` records it: the
     alert (stored now, for its id), its "raised" and "sent" events, and the text to the
     therapist, returned for the outbox."""
-    rule = rule_for(effect.kind)
-    urgency = effect.urgency or rule.urgency
-    values: dict[str, Any] = {
-        "family_id": family.id,
-        "staff_id": family.therapist_id,
-        "kind": effect.kind,
-        "urgency": urgency,
-        "source_message_id": message_id,
-        "due_by": deadline(services, rule, now),
-        "level": ROTA.index("therapist"),
-        "created_at": now,
-    }
+    values = alert_values(
+        services, family, effect.kind, effect.urgency, message_id, ("therapist",), now
+    )
     statement = prepared(connection, NEW_ALERT[connection.dialect.name])
     alert_id = None
     for code in alert_codes():
@@ -731,7 +720,7 @@ def _alert(
             "created_at": now,
         }
     )
-    body = alert_text(services, family.ref, effect.kind, urgency, values["code"])
+    body = alert_text(services, family.ref, effect.kind, values["urgency"], values["code"])
     return staff_message_values(
         therapist.therapist_found, therapist.therapist_channel, body, ALERT_KEY, now
     )
