@@ -287,11 +287,8 @@ class Database:
         if isinstance(error, DBAPIError):
             return bool(error.connection_invalidated)
         dialect = self.engine.dialect
-        dbapi = getattr(dialect, "loaded_dbapi", None)
-        return (
-            dbapi is not None
-            and isinstance(error, dbapi.Error)
-            and bool(dialect.is_disconnect(error, None, None))
+        return isinstance(error, dialect.loaded_dbapi.Error) and bool(
+            dialect.is_disconnect(error, None, None)
         )
 
     @contextmanager
