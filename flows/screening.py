@@ -45,7 +45,12 @@ _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "@": "a", "$": "s"}
 # A leet digit counts as a letter only straight after a letter ("k1ll", "mys3lf"), so "10pm" and
 # "30 paracetamol" keep their numbers; "@" and "$" count next to a letter on either side.
 _LEET_DIGIT = re.compile(r"(?<=[a-z])[01345@$]+|[@$](?=[a-z])")
-_STRETCH = re.compile(r"(.)\1{2,}")
+# Letters only: "999" and "111" are numbers a parent may ask for, never stretched letters.
+_STRETCH = re.compile(r"([a-z])\1{2,}")
+# Letters hidden by a symbol inside a word ("s*x", "k!ll", "f**k", "ab#se"), or starred at its end.
+_CENSORED = re.compile(r"[a-z]+(?:[*#%!]+[a-z]+)+|[a-z]+\*+(?![a-z0-9])")
+_CENSOR_RUN = re.compile(r"[*#%!]+")
+_AGE = re.compile(r"(?<![a-z0-9])([0-9]{1,2}) ?(?:yo|y o|yrs|yr|years)(?: old)?(?![a-z0-9])")
 _NON_WORD = re.compile(r"[^a-z0-9']+")
 _SPACES = re.compile(r"\s+")
 # Three or more single letters in a row, spaced or dotted out: "k i l l", "s.u.i.c.i.d.e".
@@ -84,13 +89,33 @@ def _unleet(text: str) -> str:
 
 @dataclass(frozen=True)
 class _Lexicon:
-    """Text-speak, misspellings and emoji for one language (or several merged)."""
+    """Text-speak, misspellings and emoji for one language (or several merged), and the words the
+    rules use (a censored word is read as the one of these it fits)."""
 
     spellings: dict[str, str] = field(default_factory=dict)
     emoji: dict[str, str] = field(default_factory=dict)
+    vocabulary: frozenset[str] = frozenset()
 
     def merged(self, other: _Lexicon) -> _Lexicon:
-        return _Lexicon({**self.spellings, **other.spellings}, {**self.emoji, **other.emoji})
+        return _Lexicon(
+            {**self.spellings, **other.spellings},
+            {**self.emoji, **other.emoji},
+            self.vocabulary | other.vocabulary,
+        )
+
+
+def _uncensor(word: str, vocabulary: dict[int, list[str]]) -> str:
+    """ "s*x" -> "sex": the first known word the hidden letters fit (one letter a symbol, then up
+    to two more), else the word without its symbols."""
+    parts, runs = _CENSOR_RUN.split(word), _CENSOR_RUN.findall(word)
+    for widen in (0, 2):
+        gaps = [f"[a-z]{{{len(run)},{len(run) + widen}}}" for run in runs] + [""]
+        pattern = re.compile("".join(re.escape(p) + g for p, g in zip(parts, gaps, strict=False)))
+        for length in range(len(word), len(word) + widen * len(runs) + 1):
+            for known in vocabulary.get(length, ()):
+                if pattern.fullmatch(known):
+                    return known
+    return _CENSOR_RUN.sub("", word)
 
 
 class _Normaliser:
@@ -102,6 +127,9 @@ class _Normaliser:
             else None
         )
         self.spellings = lexicon.spellings
+        self.vocabulary: dict[int, list[str]] = {}
+        for word in sorted(lexicon.vocabulary):
+            self.vocabulary.setdefault(len(word), []).append(word)
         keys = sorted(lexicon.spellings, key=len, reverse=True)
         self.spelling_re = (
             re.compile(
@@ -121,6 +149,8 @@ class _Normaliser:
         text = _basic(text)
         if self.emoji_re is not None:
             text = self.emoji_re.sub(lambda m: f" {self.emoji[m.group(0)]} ", text)
+        if _CENSOR_RUN.search(text):
+            text = _CENSORED.sub(lambda m: _uncensor(m.group(0), self.vocabulary), text)
         if _STRETCH.search(text):
             readings = [_STRETCH.sub(r"\1", text), _STRETCH.sub(r"\1\1", text)]
         else:
@@ -130,6 +160,7 @@ class _Normaliser:
     def _finish(self, text: str) -> str:
         text = _unleet(text)
         text = _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
+        text = _AGE.sub(r"\1 year old", text)  # "9yo", "9 yrs old"
         text = _SPELLED_OUT.sub(_join_letters, text)
         text = self._spell(text)  # keys written with an apostrophe: "od'd"
         text = text.replace("'", "")
@@ -455,7 +486,21 @@ def _load_file(path: Path) -> _LanguageFile:
                 doc, (*here, "not_risk"), body.get("not_risk", []), sets, seen
             )
         ]
-    return _LanguageFile(_Lexicon(spellings, emoji), rules, exclusions)
+    vocabulary = frozenset(_vocabulary(top, sets, spellings))
+    return _LanguageFile(_Lexicon(spellings, emoji, vocabulary), rules, exclusions)
+
+
+def _vocabulary(
+    top: dict[str, Any], sets: dict[str, list[str]], spellings: dict[str, str]
+) -> Iterable[str]:
+    """Every plain word the file's rules, sets and spellings use."""
+    texts: list[str] = [*spellings.values(), *(item for items in sets.values() for item in items)]
+    for body in (top.get("categories") or {}).values():
+        for rule in (body or {}).get("rules") or []:
+            if isinstance(rule, dict):
+                texts.extend(p for p in rule.get("phrases") or [] if isinstance(p, str))
+    for text in texts:
+        yield from (w for w in re.findall(r"[a-z]+", _clean_word(text)) if len(w) > 2)
 
 
 def load_patterns(directory: Path) -> RiskPatterns:
