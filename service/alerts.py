@@ -2,9 +2,11 @@
 
 The rules are programme.md's risk table. An alert text carries the family's reference, the kind and
 urgency, a link and a short code; never a child's name or a parent's words (phones are shared). A
-member of staff acknowledges with "ACK <code>"; an urgent alert nobody acknowledges in its time
-goes to the next role on the rota (therapist, duty, safeguarding, lead). Every alert, message,
-acknowledgement and escalation is stored with its time.
+member of staff acknowledges with "ACK <code>", if the alert is theirs to act on (any other code
+gets the one neutral answer, and five such misses in 15 minutes lock the number out for 15); an
+urgent alert nobody acknowledges in its time goes to the next role on the rota (therapist, duty,
+safeguarding, lead). Every alert, message, acknowledgement and escalation is stored with its
+time.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from messages.segments import count_segments
-from service.models import Alert, AlertEvent, DueWork, Family, Message, Staff
+from service.models import Alert, AlertEvent, DueWork, Family, Message, Staff, StaffCommandMiss
 from service.refs import new_ref
 from service.wiring import Services
 
@@ -321,6 +323,11 @@ def _escalation_due(session: Session, family: Family, alert: Alert, now: datetim
     )
 
 
+# The one answer to a code that names no alert the sender may act on, whether or not it exists.
+NO_SUCH_ALERT = "bravesteps: no alert of yours has code {code}. Check the code, or use the web app."
+MISSES_ALLOWED = 5
+MISS_WINDOW = timedelta(minutes=15)
+LOCKED_FOR = timedelta(minutes=15)
 _STAFF_COMMAND = re.compile(
     r"^\s*(ACK|R|RESUME|BACK)\s+([A-Za-z0-9-]{4,12})\b\s*(.*)$", re.IGNORECASE | re.DOTALL
 )
@@ -337,7 +344,20 @@ class StaffReply:
 def staff_command(
     session: Session, services: Services, staff: Staff, text: str, now: datetime
 ) -> StaffReply:
-    """ACK <code>, R <code> <words to the parent>, BACK <code>, RESUME <code>; else a help line."""
+    """ACK <code>, R <code> <words to the parent>, BACK <code>, RESUME <code>; else a help line.
+
+    Only for an alert the sender may act on (``may_act``); any other code gets the answer an
+    unknown one gets, word for word, and counts as a miss. After ``MISSES_ALLOWED`` misses
+    within ``MISS_WINDOW``, everything from that number is refused for ``LOCKED_FOR``.
+    """
+    until = locked_until(_recent_misses(session, staff, now), now)
+    if until is not None:
+        local = until.astimezone(ZoneInfo(services.settings.default_timezone))
+        return StaffReply(
+            f"bravesteps: too many codes that name no alert of yours. Commands from this "
+            f"number are refused until {local:%H:%M}; use the web app meanwhile.",
+            [],
+        )
     match = _STAFF_COMMAND.match(text or "")
     if not match:
         return StaffReply(
@@ -347,10 +367,25 @@ def staff_command(
         )
     verb, code, rest = match.group(1).upper(), match.group(2).upper(), match.group(3).strip()
     alert = session.scalar(select(Alert).where(Alert.code == code))
-    if alert is None:
-        return StaffReply(f"bravesteps: no alert with code {code}.", [])
-    family = session.get(Family, alert.family_id)
-    assert family is not None
+    family = session.get(Family, alert.family_id) if alert is not None else None
+    if alert is None or family is None or not may_act(session, services, staff, alert, family):
+        session.add(StaffCommandMiss(staff_id=staff.id, created_at=now))
+        return StaffReply(NO_SUCH_ALERT.format(code=code), [])
+    return _carry_out(session, services, staff, alert, family, verb, rest, now)
+
+
+def _carry_out(
+    session: Session,
+    services: Services,
+    staff: Staff,
+    alert: Alert,
+    family: Family,
+    verb: str,
+    rest: str,
+    now: datetime,
+) -> StaffReply:
+    """Do one command on an alert the sender may act on."""
+    code = alert.code
     if verb == "ACK":
         acknowledge(session, alert, staff, now)
         return StaffReply(f"bravesteps: alert {code} for {family.ref} acknowledged. Thank you.", [])
@@ -373,6 +408,58 @@ def staff_command(
     message = staff_to_parent(session, services, family, staff, rest, now)
     acknowledge(session, alert, staff, now)
     return StaffReply(f"bravesteps: sent to {family.ref}.", [message.id])
+
+
+def rota_roles(alert: Alert, out_of_hours_role: str | None) -> frozenset[str]:
+    """The roles on an alert's escalation rota: those its rule names and, for an urgent alert,
+    the rota roles above them and the out-of-hours role. "therapist" means the family's own."""
+    rule = rule_for(alert.kind)
+    roles = set(rule.roles)
+    if alert.urgency == "urgent":
+        first = max((ROTA.index(r) for r in rule.roles if r in ROTA), default=0)
+        roles.update(ROTA[first + 1 :])
+        if out_of_hours_role:
+            roles.add(out_of_hours_role)
+    return frozenset(roles)
+
+
+def may_act(
+    session: Session, services: Services, staff: Staff, alert: Alert, family: Family
+) -> bool:
+    """True for the family's therapist, a holder of a role on the alert's rota (other than
+    "therapist": another family's therapist may not), or anyone the alert was sent to."""
+    if family.therapist_id == staff.id:
+        return True
+    roles = rota_roles(alert, services.settings.out_of_hours_role)
+    if staff.role != "therapist" and staff.role in roles:
+        return True
+    sent = select(AlertEvent.id).where(
+        AlertEvent.alert_id == alert.id, AlertEvent.kind == "sent", AlertEvent.staff_id == staff.id
+    )
+    return session.scalar(sent.limit(1)) is not None
+
+
+def _recent_misses(session: Session, staff: Staff, now: datetime) -> list[datetime]:
+    """The sender's misses recent enough to refuse their commands now."""
+    since = now - MISS_WINDOW - LOCKED_FOR
+    return list(
+        session.scalars(
+            select(StaffCommandMiss.created_at).where(
+                StaffCommandMiss.staff_id == staff.id, StaffCommandMiss.created_at > since
+            )
+        )
+    )
+
+
+def locked_until(misses: list[datetime], now: datetime) -> datetime | None:
+    """Until when commands are refused: ``LOCKED_FOR`` after a miss that was the
+    ``MISSES_ALLOWED``-th within ``MISS_WINDOW``, if that is still to come; else None."""
+    times = sorted(misses)
+    for i in range(MISSES_ALLOWED - 1, len(times)):
+        fifth = times[i]
+        if fifth - times[i - MISSES_ALLOWED + 1] < MISS_WINDOW and now < fifth + LOCKED_FOR:
+            return fifth + LOCKED_FOR
+    return None
 
 
 def acknowledge(session: Session, alert: Alert, staff: Staff | None, now: datetime) -> None:

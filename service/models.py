@@ -171,8 +171,8 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        # Partial: each index holds only the rows it is there to find (migration 0008).
-        Index("ix_messages_outbox", "status", "due_at", **where("direction = 'out'")),
+        # Partial: each index holds only the rows it is there to find (migration 0008); the
+        # outbox's own index follows the class.
         Index("ix_messages_family_created", "family_id", "id"),
         Index("uq_messages_twilio_sid", "twilio_sid", unique=True, **where(HAS_SID)),
         Index("uq_messages_dedupe_key", "dedupe_key", unique=True, **where(HAS_KEY)),
@@ -202,12 +202,25 @@ class Message(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claim_token: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # 1: sent ahead of everything else (a risk reply, a text to staff for an urgent alert).
+    priority: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(String(200))
     content_sid: Mapped[str | None] = mapped_column(String(64))
     content_variables: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# The sender's claim order (``outbox.OUTBOX_ORDER``): priority first, 1 before 0, then the due
+# time (migration 0010).
+Index(
+    "ix_messages_outbox",
+    Message.status,
+    Message.priority.desc(),
+    Message.due_at,
+    **where("direction = 'out'"),
+)
 
 
 class Answer(Base):
@@ -260,6 +273,11 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when an urgent alert's rota ran out with nobody acknowledging it.
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What raised it, for the clinical safety officer: a screening rule's id or "model:<version>".
+    rule: Mapped[str | None] = mapped_column(String(80))
+    score: Mapped[float | None] = mapped_column(Float)
 
 
 class AlertEvent(Base):
@@ -271,9 +289,23 @@ class AlertEvent(Base):
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
     kind: Mapped[str] = mapped_column(
         String(20)
-    )  # raised | sent | acknowledged | escalated | resolved
+    )  # raised | sent | joined | acknowledged | escalated | overdue | resolved
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     role: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StaffCommandMiss(Base):
+    """An SMS command from a member of staff that named no alert of theirs (a wrong or unknown
+    code); five in 15 minutes refuse that number's commands for a while."""
+
+    __tablename__ = "staff_command_misses"
+    __table_args__ = (
+        Index("ix_staff_command_misses_staff_id_created_at", "staff_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -39,6 +39,7 @@ WHATSAPP_FROM = "whatsapp:+447700900009"
 PG_URL = os.environ.get("TEST_DATABASE_URL") or None
 TABLES = (
     "early_statuses",
+    "staff_command_misses",
     "audit_events",
     "login_attempts",
     "notes",

@@ -6,14 +6,24 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from xml.etree import ElementTree
 
 from conftest import Clock, enrol, inbound_form, new_staff, post_signed
-from sqlalchemy import select
+from sqlalchemy import func, select
 from test_schedule import DATA, consent, run_until
 
 from scheduler.tick import run_tick
-from service.alerts import RULES, deadline, raise_alert
-from service.models import Alert, AlertEvent, Family, Measure, Message
+from service.alerts import RULES, deadline, locked_until, raise_alert
+from service.models import (
+    Alert,
+    AlertEvent,
+    Conversation,
+    Family,
+    Measure,
+    Message,
+    Staff,
+    StaffCommandMiss,
+)
 from service.wiring import Services, build_services
 
 DUTY, SAFEGUARDING, LEAD = "+447700900601", "+447700900602", "+447700900603"
@@ -258,3 +268,112 @@ def _family_messages(services: Services) -> list[Message]:
                 .order_by(Message.sent_at)
             )
         )
+
+
+# ---- who may act on an alert by SMS ------------------------------------------------------------
+
+OTHER_THERAPIST = "+447700900556"
+
+
+def staff_says(client: Any, phone: str, text: str) -> str:
+    """What the service answers a member of staff's text, as the TwiML's one message."""
+    response = post_signed(client, "/twilio/messages", inbound_form(phone, text))
+    [message] = ElementTree.fromstring(response.get_data()).iter("Message")
+    return message.text or ""
+
+
+def alert_state(services: Services, code: str) -> tuple[Any, ...]:
+    """What an ACK would change: the alert's status and acknowledgement, and its events."""
+    with services.db.transaction() as session:
+        alert = session.scalar(select(Alert).where(Alert.code == code))
+        assert alert is not None
+        events = session.scalars(
+            select(AlertEvent.kind).where(AlertEvent.alert_id == alert.id).order_by(AlertEvent.id)
+        ).all()
+        return alert.status, alert.acknowledged_at, alert.acknowledged_by, tuple(events)
+
+
+def misses(services: Services) -> int:
+    with services.db.transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(StaffCommandMiss)) or 0)
+
+
+def test_a_therapist_cannot_ack_another_therapists_family(services: Services, client: Any) -> None:
+    family = enrol(services)
+    with services.db.transaction() as session:
+        new_staff(session, services, "Al Other", OTHER_THERAPIST)
+    code = new_alert(services, "asked_for_person")
+    before = alert_state(services, code)
+    theirs = staff_says(client, OTHER_THERAPIST, f"ACK {code}")
+    unknown = staff_says(client, OTHER_THERAPIST, "ACK QQQQ")
+    assert (
+        theirs
+        == f"bravesteps: no alert of yours has code {code}. Check the code, or use the web app."
+    )
+    assert theirs == unknown.replace("QQQQ", code)  # word for word what an unknown code gets
+    for verb in ("BACK", "RESUME", "R"):
+        answer = staff_says(client, OTHER_THERAPIST, f"{verb} {code} hello")
+        assert answer == theirs
+    assert alert_state(services, code) == before  # nothing changed
+    assert misses(services) == 5
+    with services.db.transaction() as session:
+        conversation = session.scalar(select(Conversation))
+        assert conversation is None or conversation.handoff_staff_id is None
+        assert session.scalar(select(Message).where(Message.body == "hello")) is None
+    assert "acknowledged" in staff_says(client, family.therapist_phone, f"ACK {code}")
+
+
+def test_the_familys_therapist_and_the_urgent_rota_can_ack(services: Services, client: Any) -> None:
+    rota(services)
+    family = enrol(services)
+    mine = new_alert(services, "asked_for_person")
+    urgent = new_alert(services, "self_harm")  # told: the therapist; the rota above: duty...
+    routine = new_alert(services, "quiet")
+    assert "acknowledged" in staff_says(client, family.therapist_phone, f"ACK {mine}")
+    assert alert_state(services, mine)[0] == "acknowledged"
+    # The duty clinician was not texted yet, but is on the urgent alert's rota.
+    assert "sent" not in alert_state(services, urgent)[3][2:]
+    assert "acknowledged" in staff_says(client, DUTY, f"ack {urgent}")
+    status, _, by, events = alert_state(services, urgent)
+    with services.db.transaction() as session:
+        duty = session.scalar(select(Staff).where(Staff.phone == DUTY))
+        assert duty is not None and by == duty.id
+    assert status == "acknowledged" and events[-1] == "acknowledged"
+    # A routine alert's rota is the family's therapist alone.
+    assert staff_says(client, DUTY, f"ACK {routine}").startswith("bravesteps: no alert of yours")
+    assert alert_state(services, routine)[0] == "open"
+
+
+def test_the_sixth_command_after_five_misses_is_refused_then_works_later(
+    services: Services, client: Any, clock: Clock
+) -> None:
+    family = enrol(services)
+    code = new_alert(services, "asked_for_person")
+    for i in range(5):
+        assert staff_says(client, family.therapist_phone, f"ACK WR{i}NG").startswith(
+            "bravesteps: no alert of yours"
+        )
+        clock.advance(minutes=2)
+    refused = staff_says(client, family.therapist_phone, f"ACK {code}")  # the right code
+    assert refused == (
+        "bravesteps: too many codes that name no alert of yours. Commands from this number are "
+        "refused until 17:23; use the web app meanwhile."
+    )
+    assert staff_says(client, family.therapist_phone, "ACK WR0NG") == refused
+    assert alert_state(services, code)[0] == "open"
+    assert misses(services) == 5  # refused commands are not misses
+    clock.now = datetime(2026, 3, 2, 17, 23, tzinfo=UTC) - timedelta(seconds=1)
+    assert staff_says(client, family.therapist_phone, f"ACK {code}") == refused
+    clock.advance(seconds=1)  # 15 minutes after the fifth miss
+    assert "acknowledged" in staff_says(client, family.therapist_phone, f"ACK {code}")
+    assert alert_state(services, code)[0] == "acknowledged"
+
+
+def test_the_lock_counts_misses_within_15_minutes() -> None:
+    start = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    spread = [start + timedelta(minutes=4 * i) for i in range(5)]  # over 16 minutes
+    assert locked_until(spread, spread[-1]) is None
+    close = [start + timedelta(minutes=3 * i) for i in range(5)]  # over 12 minutes
+    assert locked_until(close, close[-1]) == close[-1] + timedelta(minutes=15)
+    assert locked_until(close[:4], close[-1]) is None
+    assert locked_until(close, close[-1] + timedelta(minutes=15)) is None
