@@ -2,7 +2,8 @@
 
 STOP, START, HELP, PAUSE and RESUME work at any point in any flow and in the family's language, so
 they are read before the flow sees the message (a carrier keyword must never be swallowed as an
-answer). The risk screening will sit in front of these.
+answer). The risk screening runs before all of this, in the shell; a request for a person that it
+reads in any wording (``MessageIn.asks_for_person``) is acted on as the HUMAN keyword is.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def handle_message(
         tip = state.variables.get(TIP_VARIABLE)
         key = tip if isinstance(tip, str) and tip in flowset_keys(flowset) else NO_TIP_YET
         return Outcome(state, [Send(key, variables, *where, reply=True)])
-    if action == "human":
+    if action == "human" or (action is None and message.asks_for_person):
         alert = RaiseAlert("asked_for_person", "routine", *where)
         return Outcome(state, [alert, Send(PERSON_WILL_CONTACT, variables, *where, reply=True)])
     if action == "resume":

@@ -60,6 +60,7 @@ class MessageIn:
 
     text: str
     media_count: int = 0
+    asks_for_person: bool = False  # the screening read a request for a person in it
 
 
 @dataclass(frozen=True)

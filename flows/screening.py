@@ -16,10 +16,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from flows.risk_model import PERSON, RiskModel, Scores, load_model
 from flows.yamlload import Located, SourceError, load_located
 
 CATEGORIES: tuple[str, ...] = (
@@ -30,12 +31,28 @@ CATEGORIES: tuple[str, ...] = (
     "parent_distress",
 )
 NONE = "none"
+# Not a risk: a parent asking for a person, in any words. Its rules sit in the same files.
+ASKED_FOR_PERSON = "asked_for_person"
+ALERT, REVIEW = "alert", "review"
+# In the review tier, the most urgent category at least this likely is the one named.
+PLAUSIBLE = 0.2
 
 
 @dataclass(frozen=True)
 class Screening:
+    """What screening made of one message (for audit: never its text)."""
+
     category: str  # one of CATEGORIES or "none"
-    rule: str | None  # the id of the rule that matched (for audit; never the text)
+    rule: str | None  # the rule that matched, or "model:<version>"
+    tier: str = NONE  # "alert", "review" (worth a person's read) or "none"
+    score: float | None = None  # the model's probability of ``category``
+    about: str = "parent"  # self-harm: "child" when the words are about the child
+    person: bool = False  # asks for a person (acted on when nothing more urgent is)
+
+    @property
+    def label(self) -> str:
+        """As ``bravesteps screen`` prints it: the category, ``review:<category>`` or ``none``."""
+        return f"review:{self.category}" if self.tier == REVIEW else self.category
 
 
 # --- normalisation ------------------------------------------------------------------------------
@@ -273,6 +290,8 @@ class _Category:
 class _Profile:
     normaliser: _Normaliser
     categories: tuple[tuple[str, _Category], ...]
+    person: _Category
+    model: RiskModel | None
 
 
 @dataclass(frozen=True)
@@ -285,54 +304,138 @@ class _LanguageFile:
 class RiskPatterns:
     """Compiled rules for every language found; English always applies too."""
 
-    def __init__(self, languages: dict[str, _LanguageFile]) -> None:
+    def __init__(
+        self, languages: dict[str, _LanguageFile], models: dict[str, RiskModel] | None = None
+    ) -> None:
         self.languages = tuple(sorted(languages))
-        self._profiles = {lang: self._build(languages, lang) for lang in languages}
+        self._files = languages
+        models = models or {}
+        self._profiles = {lang: self._build(languages, lang, models) for lang in languages}
 
     @staticmethod
-    def _build(languages: dict[str, _LanguageFile], lang: str) -> _Profile:
+    def _build(
+        languages: dict[str, _LanguageFile], lang: str, models: dict[str, RiskModel]
+    ) -> _Profile:
         files = [languages["en"]] if lang == "en" else [languages["en"], languages[lang]]
         lexicon = _Lexicon()
         for f in files:
             lexicon = lexicon.merged(f.lexicon)
-        categories = []
-        for name in CATEGORIES:
+
+        def category(name: str) -> _Category:
             rules = tuple(r for f in files for r in f.rules.get(name, []))
             excl = [e for f in files for e in f.exclusions.get(name, [])]
-            categories.append(
-                (
-                    name,
-                    _Category(
-                        rules,
-                        re.compile(_START + "(?:" + "|".join(excl) + ")") if excl else None,
-                        re.compile(_START + "(?:" + "|".join(r.body for r in rules) + ")")
-                        if rules
-                        else None,
-                    ),
-                )
+            return _Category(
+                rules,
+                re.compile(_START + "(?:" + "|".join(excl) + ")") if excl else None,
+                re.compile(_START + "(?:" + "|".join(r.body for r in rules) + ")")
+                if rules
+                else None,
             )
-        return _Profile(_Normaliser(lexicon), tuple(categories))
+
+        return _Profile(
+            _Normaliser(lexicon),
+            tuple((name, category(name)) for name in CATEGORIES),
+            category(ASKED_FOR_PERSON),
+            models.get(lang) or models.get("en"),
+        )
+
+    def with_models(self, models: dict[str, RiskModel]) -> RiskPatterns:
+        """The same rules with other models (tests; a model being evaluated)."""
+        return RiskPatterns(self._files, models)
 
     def _profile(self, language: str) -> _Profile:
         return self._profiles.get(language) or self._profiles["en"]
 
 
-def screen(text: str, patterns: RiskPatterns, language: str = "en") -> Screening:
-    """The most urgent category whose rules match ``text``, or ``none``."""
+def _rule_in(category: _Category, readings: list[str]) -> str | None:
+    """The id of the first rule of ``category`` that matches a reading outside its exclusions."""
+    if category.any_rule is None:
+        return None
+    for reading in readings:
+        if category.exclusions is not None:
+            reading = category.exclusions.sub(" | ", reading)
+        if not category.any_rule.search(reading):
+            continue
+        for rule in category.rules:
+            if rule.regex.search(reading):
+                return rule.id
+    return None
+
+
+def screen_patterns(text: str, patterns: RiskPatterns, language: str = "en") -> Screening:
+    """The patterns alone: the most urgent category whose rules match ``text``, or ``none``."""
     profile = patterns._profile(language)
     readings = profile.normaliser.variants(text)
+    return _by_patterns(profile, readings)
+
+
+def _by_patterns(profile: _Profile, readings: list[str]) -> Screening:
     for name, category in profile.categories:
-        if category.any_rule is None:
-            continue
-        for reading in readings:
-            if category.exclusions is not None:
-                reading = category.exclusions.sub(" | ", reading)
-            if not category.any_rule.search(reading):
-                continue
-            for rule in category.rules:
-                if rule.regex.search(reading):
-                    return Screening(name, rule.id)
+        rule = _rule_in(category, readings)
+        if rule is not None:
+            return Screening(name, rule, ALERT)
     return Screening(NONE, None)
+
+
+def screen(text: str, patterns: RiskPatterns, language: str = "en") -> Screening:
+    """Patterns or model: an alert for the most urgent category either finds, else the review
+    tier when the model finds the message borderline, else ``none``; and whether it asks for a
+    person."""
+    profile = patterns._profile(language)
+    readings = profile.normaliser.variants(text)
+    found = _by_patterns(profile, readings)
+    model = profile.model
+    scores = model.score(readings[0]) if model is not None and readings[0] else None
+    if scores is not None and model is not None:
+        found = _with_model(found, scores, model)
+    person = _rule_in(profile.person, readings) is not None or (
+        scores is not None
+        and model is not None
+        and scores.probabilities.get(PERSON, 0.0) >= model.thresholds.alert.get(PERSON, 1.0)
+    )
+    about = _whose(readings[0]) if found.category == "self_harm" else "parent"
+    if person or about != "parent":
+        found = replace(found, person=person, about=about)
+    return found
+
+
+def _with_model(found: Screening, scores: Scores, model: RiskModel) -> Screening:
+    """The patterns' finding, made more urgent, or raised to an alert or a review, by the model."""
+    p = scores.probabilities
+    limits = model.thresholds.alert
+    rank = {name: i for i, name in enumerate((*CATEGORIES, NONE))}
+    for name in CATEGORIES:
+        if rank[name] >= rank[found.category]:
+            break
+        if p.get(name, 0.0) >= limits.get(name, 1.0):
+            return Screening(name, f"model:{model.version}", ALERT, round(p[name], 4))
+    if found.category != NONE:
+        return replace(found, score=round(p.get(found.category, 0.0), 4))
+    if scores.risk(CATEGORIES) < model.thresholds.review:
+        return found
+    likely = [c for c in CATEGORIES if p.get(c, 0.0) >= PLAUSIBLE]
+    name = likely[0] if likely else max(CATEGORIES, key=lambda c: p.get(c, 0.0))
+    return Screening(name, f"model:{model.version}", REVIEW, round(p[name], 4))
+
+
+_ABOUT_ME = re.compile(
+    r"(?<![a-z])(?:myself|i want|i wanna|i wish|i feel|im going|i am going|i keep|i dont want|"
+    r"i do not want|i cannot|i just want|i think about|kill me|i have been|ive been|i cut|i took|"
+    r"i hate myself|me dead|i would be better|id be better)(?![a-z])"
+)
+_ABOUT_CHILD = re.compile(
+    r"(?<![a-z])(?:herself|himself|themselves|she|he|her|him|son|daughter|child|kid|boy|girl|"
+    r"they said|my [a-z]+ year old)(?![a-z])"
+)
+
+
+def _whose(reading: str) -> str:
+    """Whose self-harm: "child" when words about a child come before any about the writer."""
+    child = _ABOUT_CHILD.search(reading)
+    me = _ABOUT_ME.search(reading)
+    if child is not None and (me is None or child.start() < me.start()):
+        return "child"
+    return "parent"
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -466,10 +569,9 @@ def _load_file(path: Path) -> _LanguageFile:
     categories = _mapping(doc, ("categories",), top.get("categories"), "categories")
     for name, body in categories.items():
         here = ("categories", name)
-        if name not in CATEGORIES:
-            raise _fail(
-                doc, here, f"unknown category '{name}'; the categories are {', '.join(CATEGORIES)}"
-            )
+        if name not in (*CATEGORIES, ASKED_FOR_PERSON):
+            names = ", ".join((*CATEGORIES, ASKED_FOR_PERSON))
+            raise _fail(doc, here, f"unknown category '{name}'; the categories are {names}")
         body = _mapping(doc, here, body, f"category '{name}'")
         for key in body:
             if key not in _CATEGORY_KEYS:
@@ -503,10 +605,16 @@ def _vocabulary(
         yield from (w for w in re.findall(r"[a-z]+", _clean_word(text)) if len(w) > 2)
 
 
-def load_patterns(directory: Path) -> RiskPatterns:
-    """Read ``directory/<lang>.yaml`` for every language; ``en.yaml`` must be there."""
+def load_patterns(directory: Path, *, models: bool = True) -> RiskPatterns:
+    """Read ``directory/<lang>.yaml`` for every language (``en.yaml`` must be there) and, unless
+    ``models`` is False, each ``<lang>.model.json`` beside them."""
     directory = Path(directory)
     files = sorted(directory.glob("*.yaml"))
     if not any(f.stem == "en" for f in files):
         raise SourceError(str(directory / "en.yaml"), 1, "the English risk patterns are missing")
-    return RiskPatterns({f.stem: _load_file(f) for f in files})
+    found: dict[str, RiskModel] = {}
+    for f in files if models else []:
+        model = load_model(directory / f"{f.stem}.model.json")
+        if model is not None:
+            found[f.stem] = model
+    return RiskPatterns({f.stem: _load_file(f) for f in files}, found)

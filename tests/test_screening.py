@@ -1,4 +1,4 @@
-"""flows.screening against the labelled corpus in tests/data/risk_corpus.yaml, plus the loader."""
+"""flows.screening: the normaliser, the patterns against the messages they were written for, the loader."""
 
 from __future__ import annotations
 
@@ -8,70 +8,29 @@ from typing import Any
 import pytest
 import yaml
 
-from flows.screening import CATEGORIES, Screening, load_patterns, normalise, screen
+from flows.screening import CATEGORIES, load_patterns, normalise, screen, screen_patterns
 from flows.yamlload import SourceError
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS: dict[str, Any] = yaml.safe_load(
-    (Path(__file__).parent / "data" / "risk_corpus.yaml").read_text(encoding="utf-8")
+TRAIN: dict[str, Any] = yaml.safe_load(
+    (Path(__file__).parent / "data" / "screening" / "train.yaml").read_text(encoding="utf-8")
 )
 PATTERNS = load_patterns(ROOT / "flows" / "risk")
+RULES_ONLY = load_patterns(ROOT / "flows" / "risk", models=False)
 URGENCY = {name: i for i, name in enumerate((*CATEGORIES, "none"))}
 
 
-def _figures(sections: list[str]) -> dict[str, tuple[int, int]]:
-    """Per label: (messages, recalled); for ``none``: (messages, false alarms)."""
-    out: dict[str, tuple[int, int]] = {}
-    for label in (*CATEGORIES, "none"):
-        total = hits = 0
-        for section in sections:
-            for message in CORPUS[section].get(label, []):
-                got = screen(str(message), PATTERNS).category
-                total += 1
-                if label == "none":
-                    hits += got != "none"
-                else:
-                    hits += URGENCY[got] <= URGENCY[label]
-        out[label] = (total, hits)
-    return out
-
-
-def _report(name: str, figures: dict[str, tuple[int, int]]) -> str:
-    lines = [f"{name}:"]
-    for label in CATEGORIES:
-        total, hits = figures[label]
-        lines.append(f"  {label:<17} recall {hits}/{total} = {hits / total:.3f}")
-    total, alarms = figures["none"]
-    lines.append(f"  {'none':<17} false alarms {alarms}/{total} = {alarms / total:.3f}")
-    return "\n".join(lines)
-
-
-def test_corpus_bars(capsys: pytest.CaptureFixture[str]) -> None:
-    dev = _figures(["development"])
-    held = _figures(["heldout"])
-    both = _figures(["development", "heldout"])
-    with capsys.disabled():
-        print(
-            "\n" + "\n".join(_report(n, f) for n, f in [("development", dev), ("held-out", held)])
-        )
-    for label in ("immediate_danger", "child_protection"):
-        total, hits = both[label]
-        assert hits == total, f"{label}: recall must be 1.0, got {hits}/{total}"
-    risky = sum(both[c][0] for c in CATEGORIES)
-    recalled = sum(both[c][1] for c in CATEGORIES)
-    assert recalled / risky >= 0.98, f"overall recall {recalled}/{risky}"
-    total, alarms = both["none"]
-    assert alarms / total <= 0.05, f"false alarms {alarms}/{total}"
-
-
-def test_every_development_disclosure_is_recalled() -> None:
+def test_the_patterns_alone_recall_every_disclosure_they_were_written_against() -> None:
+    earlier = TRAIN["earlier_corpus"]
     missed = [
         (label, message)
         for label in CATEGORIES
-        for message in CORPUS["development"][label]
-        if URGENCY[screen(str(message), PATTERNS).category] > URGENCY[label]
+        for message in earlier[label]
+        if URGENCY[screen_patterns(str(message), RULES_ONLY).category] > URGENCY[label]
     ]
-    assert missed == []
+    assert len(missed) <= 0.01 * sum(len(earlier[label]) for label in CATEGORIES), missed
+    alarms = [m for m in earlier["none"] if screen_patterns(str(m), RULES_ONLY).category != "none"]
+    assert len(alarms) <= 0.05 * len(earlier["none"])
 
 
 @pytest.mark.parametrize(
@@ -98,13 +57,15 @@ def test_every_development_disclosure_is_recalled() -> None:
     ],
 )
 def test_screen_examples(text: str, category: str) -> None:
-    assert screen(text, PATTERNS).category == category
+    assert screen_patterns(text, RULES_ONLY).category == category
 
 
 def test_screening_gives_rule_id_not_text() -> None:
     result = screen("he has a knife", PATTERNS)
-    assert result == Screening("immediate_danger", "weapon-present")
-    assert screen("see you tuesday", PATTERNS) == Screening("none", None)
+    assert result.category == "immediate_danger" and result.rule == "weapon-present"
+    assert result.tier == "alert"
+    nothing = screen("see you tuesday", PATTERNS)
+    assert (nothing.category, nothing.rule, nothing.tier) == ("none", None, "none")
 
 
 def test_unknown_language_uses_english() -> None:
@@ -133,17 +94,6 @@ def test_normalise(text: str, reading: str) -> None:
 
 def test_stretched_letters_give_both_readings() -> None:
     assert normalise("soooo good", PATTERNS) == ["so good", "soo good"]
-
-
-def test_screening_is_fast() -> None:
-    import time
-
-    messages = [str(m) for section in CORPUS.values() for msgs in section.values() for m in msgs]
-    start = time.perf_counter()
-    for message in messages:
-        screen(message, PATTERNS)
-    per_message = (time.perf_counter() - start) / len(messages)
-    assert per_message < 0.001
 
 
 GOOD_RULE = """
