@@ -321,20 +321,62 @@ def lint(paths: tuple[Path, ...]) -> None:
 
 @cli.command("screen")
 @click.option("--language", default="en", show_default=True)
+@click.option("--explain", is_flag=True, help="Add the rule or model score that decided.")
+@click.option(
+    "--train",
+    is_flag=True,
+    help="Rebuild the model from the training split (needs the test extras: scikit-learn).",
+)
 @click.argument("texts", nargs=-1)
-def screen_command(language: str, texts: tuple[str, ...]) -> None:
-    """Risk-screen each TEXT (or each line of standard input): its category, or none."""
+def screen_command(language: str, explain: bool, train: bool, texts: tuple[str, ...]) -> None:
+    """Risk-screen each TEXT (or each line of standard input): its category, review:<category>
+    for the review tier, or none."""
     from flows.screening import load_patterns, screen
     from flows.yamlload import SourceError
     from service.wiring import RISK_DIR
 
+    if train:
+        _train_screener(RISK_DIR)
+        return
     try:
         patterns = load_patterns(RISK_DIR)
-    except SourceError as exc:
+    except (SourceError, ValueError) as exc:
         raise Failure(str(exc)) from None
     lines = list(texts) if texts else [line.rstrip("\n") for line in sys.stdin]
     for text in lines:
-        click.echo(screen(text, patterns, language).category)
+        found = screen(text, patterns, language)
+        if not explain:
+            click.echo(found.label)
+            continue
+        parts = [found.label, f"rule={found.rule or '-'}"]
+        if found.score is not None:
+            parts.append(f"score={found.score:.3f}")
+        if found.category == "self_harm":
+            parts.append(f"about={found.about}")
+        if found.person:
+            parts.append("asks_for_person")
+        click.echo(" ".join(parts))
+
+
+def _train_screener(risk_dir: Path) -> None:
+    """Rebuild ``<risk_dir>/en.model.json`` from the training split beside the tests."""
+    from flows.screening import load_patterns
+    from service import screener_build
+
+    split = risk_dir.parent.parent / "tests" / "data" / "screening" / "train.yaml"
+    if not split.exists():
+        raise Failure(f"the training split is not here: {split} (run from a checkout)")
+    try:
+        built = screener_build.build(
+            screener_build.read_split(split), load_patterns(risk_dir, models=False)
+        )
+    except ImportError:
+        raise Failure("training needs scikit-learn: pip install -e '.[test]'") from None
+    out = risk_dir / "en.model.json"
+    screener_build.write_model(built.data, out)
+    click.echo(
+        f"wrote {out} ({built.data['version']}, {built.data['messages']} messages from {split})"
+    )
 
 
 @cli.command("test-flows")

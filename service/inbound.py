@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from flows.conversation import handle_message
 from flows.effects import MessageIn
+from flows.screening import ALERT, REVIEW, Screening, screen
 from service import inbound_core
 from service.alerts import staff_command
 from service.checkins import heard_from
@@ -28,7 +29,7 @@ from service.conversations import Applied, apply_outcome, context_for, state_of
 from service.handoff import forward_to_staff
 from service.models import Family, Message, Staff
 from service.phones import channel_of, normalise_phone
-from service.risk import screen_message
+from service.risk import act_on_alert, act_on_media, act_on_review
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.inbound")
@@ -230,30 +231,41 @@ def _from_family(
     message = session.get(Message, message_id)
     assert family is not None and message is not None  # locked and stored in this transaction
     family.last_inbound_at = now
-    risky = screen_message(session, services, family, message, now) if body.strip() else None
-    if risky is not None:
+    found = (
+        screen(body, services.risk, family.language) if body.strip() else Screening("none", None)
+    )
+    if found.tier == ALERT:
         # Screened first: a risky message is not also read as an answer to a question.
         heard_from(family)
-        return InboundResult(outbox=risky)
+        outbox = act_on_alert(session, services, family, message, found, now)
+        if media:
+            outbox += act_on_media(session, services, family, message, media, now)
+        return InboundResult(outbox=outbox)
+    outbox = []
     handler = family.conversation.handoff_staff_id if family.conversation else None
-    if handler is not None and not family.opted_out:
+    person = session.get(Staff, handler) if handler is not None and not family.opted_out else None
+    if person is not None:
         # A person has taken this conversation over: the words go to them, not the flow.
-        person = session.get(Staff, handler)
-        if person is not None:
-            forwarded = forward_to_staff(session, services, family, person, body, now)
-            heard_from(family)
-            return InboundResult(outbox=[forwarded.id])
-    outcome = handle_message(
-        services.flows,
-        state_of(family),
-        MessageIn(body, len(media)),
-        context_for(family, now, services.languages(), services.voice_notes(family.language)),
-        family.opted_out,
-    )
-    applied: Applied = apply_outcome(session, services, family, outcome, now, inbound=message)
-    if not family.opted_out:
+        if body.strip():
+            outbox.append(forward_to_staff(session, services, family, person, body, now).id)
         heard_from(family)
-    return InboundResult(outbox=applied.outbox)
+    else:
+        outcome = handle_message(
+            services.flows,
+            state_of(family),
+            MessageIn(body, len(media), asks_for_person=found.person),
+            context_for(family, now, services.languages(), services.voice_notes(family.language)),
+            family.opted_out,
+        )
+        applied: Applied = apply_outcome(session, services, family, outcome, now, inbound=message)
+        outbox += applied.outbox
+        if not family.opted_out:
+            heard_from(family)
+    if found.tier == REVIEW and not family.opted_out:
+        outbox += act_on_review(session, services, family, message, found, now)
+    if media and not family.opted_out:
+        outbox += act_on_media(session, services, family, message, media, now)
+    return InboundResult(outbox=outbox)
 
 
 def simulated_sid() -> str:

@@ -427,13 +427,16 @@ def decide(
     opted_out = row.opted_out_at is not None
     if conversation.handoff_staff_id is not None and not opted_out:
         return None  # a person has taken the conversation over
-    if body.strip() and screen(body, services.risk, row.language).category != "none":
-        return None  # risky: screened and answered by the ORM path
+    if media_count:
+        return None  # a voice note, picture or video: the therapist is asked to listen or look
+    found = screen(body, services.risk, row.language) if body.strip() else None
+    if found is not None and found.tier != "none":
+        return None  # risky or borderline: screened and answered by the ORM path
     state = state_from(conversation)
     return handle_message(
         services.flows,
         state,
-        MessageIn(body, media_count),
+        MessageIn(body, media_count, asks_for_person=found is not None and found.person),
         _context(services, row, conversation, now),
         opted_out,
     )

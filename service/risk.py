@@ -1,9 +1,12 @@
-"""Risk screening of every message a parent writes, before anything else reads it.
+"""Acting on what the screening found in a parent's message, before anything else reads it.
 
-A match never decides care (NICE NG225): it sends the parent the right numbers at once, at any hour
-and in their language, tells the people the risk table names, and for an urgent alert holds the
-programme until a person resumes it. What the parent wrote never leaves the database: the alert
-carries only the family's reference, the kind and a code.
+A match never decides care (NICE NG225): an alert sends the parent the right numbers at once, at
+any hour and in their language, tells the people the risk table names, and for an urgent alert
+holds the programme until a person resumes it. A borderline message (the review tier) is read by
+the flow as usual, gets one line on where to find help now, and asks the therapist to read it. A
+voice note, picture or video cannot be screened: the therapist is asked to listen or look. What the
+parent wrote never leaves the database: an alert carries only the family's reference, the kind, a
+code, and for audit the rule or model score that raised it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from flows.effects import Send
-from flows.screening import screen
+from flows.screening import Screening
 from service.alerts import OUT_OF_HOURS_KEY, raise_alert, rule_for, staffed_now
 from service.conversations import context_for, queue_message
 from service.models import Family, Message
@@ -23,28 +26,96 @@ from service.wiring import Services
 
 log = logging.getLogger("bravesteps.risk")
 
+REVIEW_ALERT = "please_read"
 
-def screen_message(
-    session: Session, services: Services, family: Family, message: Message, now: datetime
-) -> list[int] | None:
-    """Act on a risky message; None when the message is not risky (the flow then reads it)."""
-    result = screen(message.body or "", services.risk, family.language)
-    if result.category == "none":
-        return None
-    rule = rule_for(result.category)
+
+def reply_key(result: Screening) -> str | None:
+    """The catalogue key of the reply to a risky message: self-harm about the child has its own."""
+    key = rule_for(result.category).reply
+    if key == "risk.self_harm" and result.about == "child":
+        return "risk.self_harm_child"
+    return key
+
+
+def act_on_alert(
+    session: Session,
+    services: Services,
+    family: Family,
+    message: Message,
+    result: Screening,
+    now: datetime,
+) -> list[int]:
+    """A risky message: the numbers to the parent at once, the alert, the programme held."""
     variables = dict(context_for(family, now).family)
     outbox: list[int] = []
-    if rule.reply:
+    key = reply_key(result)
+    if key:
         sent = queue_message(
-            session, services, family, Send(rule.reply, variables, "", "", reply=True), now
+            session, services, family, Send(key, variables, "", "", reply=True), now
         )
         outbox.append(sent.id)
     if not staffed_now(services, now):
         notice = Send(OUT_OF_HOURS_KEY, variables, "", "", reply=True)
         outbox.append(queue_message(session, services, family, notice, now).id)
-    _, notices = raise_alert(session, services, family, result.category, now, inbound=message)
+    _, notices = raise_alert(
+        session,
+        services,
+        family,
+        result.category,
+        now,
+        inbound=message,
+        rule=result.rule,
+        score=result.score,
+    )
     outbox.extend(n.id for n in notices)
-    if rule.pauses_programme:
+    if rule_for(result.category).pauses_programme:
         hold_for_alert(family)
     log.info("family %s: screening rule %s (%s)", family.ref, result.rule, result.category)
     return outbox
+
+
+def act_on_review(
+    session: Session,
+    services: Services,
+    family: Family,
+    message: Message,
+    result: Screening,
+    now: datetime,
+) -> list[int]:
+    """A borderline message, after the flow's own reply: one line on help now, and a "please read"
+    to the therapist."""
+    variables = dict(context_for(family, now).family)
+    line = Send(f"review.{result.category}", variables, "", "", reply=True)
+    outbox = [queue_message(session, services, family, line, now).id]
+    _, notices = raise_alert(
+        session,
+        services,
+        family,
+        REVIEW_ALERT,
+        now,
+        inbound=message,
+        rule=result.rule,
+        score=result.score,
+    )
+    outbox.extend(n.id for n in notices)
+    log.info("family %s: review, %s (%s)", family.ref, result.rule, result.category)
+    return outbox
+
+
+def media_kind(media: list[dict[str, str]]) -> str:
+    """The alert for a parent's media: a voice note to listen to, else something to look at."""
+    types = [str(item.get("type") or "") for item in media]
+    return "please_listen" if any(t.startswith("audio") for t in types) else "please_look"
+
+
+def act_on_media(
+    session: Session,
+    services: Services,
+    family: Family,
+    message: Message,
+    media: list[dict[str, str]],
+    now: datetime,
+) -> list[int]:
+    """A voice note, picture or video cannot be screened: ask the therapist to listen or look."""
+    _, notices = raise_alert(session, services, family, media_kind(media), now, inbound=message)
+    return [n.id for n in notices]

@@ -39,6 +39,12 @@ SHELL_KEYS = (
     "risk.self_harm",
     "risk.domestic_abuse",
     "risk.parent_distress",
+    "risk.self_harm_child",
+    "review.immediate_danger",
+    "review.child_protection",
+    "review.self_harm",
+    "review.domestic_abuse",
+    "review.parent_distress",
     LANGUAGE_NAME,
 )
 

@@ -43,7 +43,8 @@ def test_self_harm_gets_the_numbers_and_the_therapist_at_once(
         post_signed(client, "/twilio/messages", inbound_form(family.phone, text)).status_code == 200
     )
     reply = standin.sent_to(family.phone)[-1].body
-    assert "116 123" in reply and "111" in reply and "85258" in reply
+    # About the child: keep her close, NHS 111 option 2, Childline.
+    assert "Stay close to Rosalind" in reply and "111, option 2" in reply and "0800 1111" in reply
     [alert] = standin.sent_to(family.therapist_phone)
     assert family.ref in alert.body and "self harm" in alert.body and "urgent" in alert.body
     assert "Rosalind" not in alert.body and "kill" not in alert.body
@@ -159,7 +160,8 @@ ROWS = [
         ["0808 800 5000", "0800 1111"],
         {"safeguarding", "therapist"},
     ),
-    ("self_harm", "he says he wants to die", ["111", "116 123", "85258"], {"therapist"}),
+    ("self_harm", "he says he wants to die", ["111, option 2", "0800 1111"], {"therapist"}),
+    ("self_harm", "i just want to die", ["111", "116 123", "85258"], {"therapist"}),
     ("domestic_abuse", "my partner hits me when he's drunk", ["0808 2000 247"], {"therapist"}),
     (
         "parent_distress",
@@ -170,7 +172,9 @@ ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("category", "text", "numbers", "roles"), ROWS, ids=[r[0] for r in ROWS])
+@pytest.mark.parametrize(
+    ("category", "text", "numbers", "roles"), ROWS, ids=[f"{r[0]}-{i}" for i, r in enumerate(ROWS)]
+)
 def test_every_row_of_the_risk_table(
     services: Services,
     client: Any,

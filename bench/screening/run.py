@@ -1,70 +1,115 @@
-"""Risk screening over the labelled corpus: recall per category, false alarms, speed.
+"""Risk screening on the frozen test split: recall per category and tier, false alarms, speed.
 
-    python bench/screening/run.py
+    python bench/screening/run.py [--split tests/data/screening/test.yaml]
 
-Prints a markdown table for development and held-out separately and writes
-bench/results/screening.md. A risky message is recalled when screened as its own category or a
-more urgent one (see the header of tests/data/risk_corpus.yaml).
+Prints a markdown table (and writes bench/results/screening.md) with 95% Wilson intervals. Only
+figures are printed, never the messages missed: the test split is never tuned on.
+
+- reaches a person: screened as an alert (any category) or as the review tier;
+- alert at its urgency: an alert for its own category or a more urgent one;
+- urgent alert (everyday messages): an alert for immediate_danger, child_protection or self_harm.
 """
 
 from __future__ import annotations
 
+import argparse
+import math
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from flows.screening import CATEGORIES, load_patterns, screen  # noqa: E402
+from flows.screening import ALERT, CATEGORIES, REVIEW, Screening, load_patterns, screen  # noqa: E402
 
 URGENCY = {name: i for i, name in enumerate((*CATEGORIES, "none"))}
+URGENT = {"immediate_danger", "child_protection", "self_harm"}
 
 
-def section_table(name: str, section: dict[str, Any], patterns: Any) -> list[str]:
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of hits/n."""
+    if n == 0:
+        return (0.0, 0.0)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def cell(hits: int, n: int) -> str:
+    low, high = wilson(hits, n)
+    return f"{hits}/{n} = **{hits / n:.3f}** ({low:.3f}–{high:.3f})" if n else "–"
+
+
+def reaches(s: Screening) -> bool:
+    return s.tier in (ALERT, REVIEW)
+
+
+def at_urgency(s: Screening, label: str) -> bool:
+    return s.tier == ALERT and URGENCY[s.category] <= URGENCY[label]
+
+
+def table(split: dict[str, list[str]], patterns: object) -> list[str]:
+    results = {label: [screen(str(m), patterns) for m in split.get(label, [])] for label in split}  # type: ignore[arg-type]
     lines = [
-        f"### {name}",
-        "",
-        "| category | messages | recalled | recall |",
+        "| category | messages | reaches a person (alert or review) | alert at its urgency |",
         "| --- | ---: | ---: | ---: |",
     ]
-    risky = recalled = 0
+    total = reached = alerted = 0
     for label in CATEGORIES:
-        messages = [str(m) for m in section.get(label, [])]
-        hits = sum(URGENCY[screen(m, patterns).category] <= URGENCY[label] for m in messages)
-        risky += len(messages)
-        recalled += hits
-        lines.append(f"| {label} | {len(messages)} | {hits} | {hits / len(messages):.3f} |")
-    lines.append(f"| **all risk** | {risky} | {recalled} | {recalled / risky:.3f} |")
-    none = [str(m) for m in section.get("none", [])]
-    alarms = sum(screen(m, patterns).category != "none" for m in none)
-    lines += ["", f"False alarms on `none`: {alarms}/{len(none)} = {alarms / len(none):.3f}", ""]
+        got = results.get(label, [])
+        r = sum(map(reaches, got))
+        a = sum(at_urgency(s, label) for s in got)
+        total, reached, alerted = total + len(got), reached + r, alerted + a
+        lines.append(f"| {label} | {len(got)} | {cell(r, len(got))} | {cell(a, len(got))} |")
+    lines.append(f"| **all risk** | {total} | {cell(reached, total)} | {cell(alerted, total)} |")
+    person = results.get("person", [])
+    asked = sum(s.person or reaches(s) for s in person)
+    lines += ["", f"Asking for a person (`person`), reaching the therapist: {cell(asked, len(person))}"]
+    none = results.get("none", [])
+    lines += [
+        "",
+        "| everyday (`none`) | messages | rate |",
+        "| --- | ---: | ---: |",
+        f"| alert or review | {len(none)} | {cell(sum(map(reaches, none)), len(none))} |",
+        f"| alert | {len(none)} | {cell(sum(s.tier == ALERT for s in none), len(none))} |",
+        f"| urgent alert | {len(none)} | "
+        f"{cell(sum(s.tier == ALERT and s.category in URGENT for s in none), len(none))} |",
+        f"| review | {len(none)} | {cell(sum(s.tier == REVIEW for s in none), len(none))} |",
+        f"| asks for a person | {len(none)} | {cell(sum(s.person for s in none), len(none))} |",
+    ]
     return lines
 
 
-def main() -> None:
-    patterns = load_patterns(ROOT / "flows" / "risk")
-    corpus = yaml.safe_load((ROOT / "tests" / "data" / "risk_corpus.yaml").read_text("utf-8"))
-    lines = ["## Risk screening", ""]
-    lines += section_table("Development", corpus["development"], patterns)
-    lines += section_table("Held-out", corpus["heldout"], patterns)
-    messages = [str(m) for section in corpus.values() for msgs in section.values() for m in msgs]
-    timings = []
-    for _ in range(5):
+def timing(messages: list[str], patterns: object, rounds: int = 5) -> str:
+    times = []
+    for _ in range(rounds):
         for message in messages:
             start = time.perf_counter()
-            screen(message, patterns)
-            timings.append(time.perf_counter() - start)
-    median_ms = statistics.median(timings) * 1000
-    worst_ms = max(timings) * 1000
-    lines.append(
-        f"Median {median_ms:.4f} ms per message (max {worst_ms:.3f} ms) over "
-        f"{len(messages)} messages x 5."
+            screen(message, patterns)  # type: ignore[arg-type]
+            times.append(time.perf_counter() - start)
+    times.sort()
+    return (
+        f"Screening time per message (patterns and model): median "
+        f"{statistics.median(times) * 1000:.3f} ms, p99 {times[int(len(times) * 0.99)] * 1000:.3f} ms, "
+        f"max {times[-1] * 1000:.3f} ms, over {len(messages)} messages x {rounds}."
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default=str(ROOT / "tests" / "data" / "screening" / "test.yaml"))
+    args = parser.parse_args()
+    patterns = load_patterns(ROOT / "flows" / "risk")
+    split = yaml.safe_load(Path(args.split).read_text("utf-8"))
+    lines = [f"## Risk screening on `{Path(args.split).name}`", ""]
+    lines += table(split, patterns)
+    messages = [str(m) for msgs in split.values() for m in msgs]
+    lines += ["", timing(messages, patterns)]
     text = "\n".join(lines) + "\n"
     print(text)
     out = ROOT / "bench" / "results" / "screening.md"
