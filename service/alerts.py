@@ -19,10 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, select
 from sqlalchemy.orm import Session
 
 from messages.segments import count_segments
+from service.fastsql import table_of
 from service.models import Alert, AlertEvent, DueWork, Family, Message, Staff, StaffCommandMiss
 from service.refs import new_ref
 from service.wiring import Services
@@ -64,6 +65,27 @@ RISK_KEYS = tuple(
 )
 OUT_OF_HOURS_KEY = "system.not_watched_now"
 ALERT_KEY = "system.alert_to_staff"
+URGENCY_RANK = {"routine": 0, "soon": 1, "urgent": 2}
+
+_ALERTS = table_of(Alert)
+# The family's open alert of a kind (the most urgent, then the newest), that a new one may join:
+# read by ``raise_alert`` and by the webhook's Core path (``inbound_core``) alike.
+OPEN_ALERT = (
+    select(_ALERTS.c.id, _ALERTS.c.urgency)
+    .where(
+        _ALERTS.c.family_id == bindparam("family_id"),
+        _ALERTS.c.kind == bindparam("kind"),
+        _ALERTS.c.status == "open",
+        _ALERTS.c.acknowledged_at.is_(None),
+    )
+    .order_by(
+        case(
+            *((_ALERTS.c.urgency == name, rank) for name, rank in URGENCY_RANK.items()), else_=0
+        ).desc(),
+        _ALERTS.c.id.desc(),
+    )
+    .limit(1)
+)
 
 
 def rule_for(kind: str) -> Rule:
@@ -210,6 +232,15 @@ def therapist_only(services: Services, kind: str, urgency: str | None, now: date
     )
 
 
+def alert_to_join(open_alert: Any | None, urgency: str) -> int | None:
+    """The open alert (``OPEN_ALERT``'s row, or None) that a new alert of its kind joins: no new
+    alert and no new text. None: there is none, or the new one is more urgent (a new alert)."""
+    if open_alert is None:
+        return None
+    more_urgent = URGENCY_RANK.get(urgency, 0) > URGENCY_RANK.get(open_alert.urgency, 0)
+    return None if more_urgent else int(open_alert.id)
+
+
 def raise_alert(
     session: Session,
     services: Services,
@@ -219,7 +250,16 @@ def raise_alert(
     inbound: Message | None = None,
     urgency: str | None = None,
 ) -> tuple[Alert, list[Message]]:
-    """Record an alert, text the people its rule names, and set up its escalation."""
+    """Record an alert, text the people its rule names, and set up its escalation; or, while
+    one of its kind is open for the family, record a "joined" event on that one instead."""
+    found = session.execute(OPEN_ALERT, {"family_id": family.id, "kind": kind}).first()
+    joined = alert_to_join(found, urgency or rule_for(kind).urgency)
+    if joined is not None:
+        at = inbound.created_at if inbound is not None else now
+        session.add(AlertEvent(alert_id=joined, kind="joined", created_at=at))
+        open_alert = session.get(Alert, joined)
+        assert open_alert is not None
+        return open_alert, []
     roles = _roles_now(services, rule_for(kind), now)
     inbound_id = inbound.id if inbound else None
     values = alert_values(services, family, kind, urgency, inbound_id, roles, now)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from xml.etree import ElementTree
 
+import pytest
 from conftest import Clock, enrol, inbound_form, new_staff, post_signed
 from sqlalchemy import func, select
 from test_schedule import DATA, consent, run_until
 
 from scheduler.tick import run_tick
-from service.alerts import RULES, deadline, locked_until, raise_alert
+from service import inbound_core
+from service.alerts import RULES, alert_to_join, deadline, locked_until, raise_alert
 from service.models import (
     Alert,
     AlertEvent,
@@ -377,3 +380,78 @@ def test_the_lock_counts_misses_within_15_minutes() -> None:
     assert locked_until(close, close[-1]) == close[-1] + timedelta(minutes=15)
     assert locked_until(close[:4], close[-1]) is None
     assert locked_until(close, close[-1] + timedelta(minutes=15)) is None
+
+
+# ---- a second alert of a kind joins the open one -----------------------------------------------
+
+MONDAY_10AM = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # staffed hours
+
+
+@pytest.mark.parametrize("path", ["core", "orm"])
+def test_asking_three_times_makes_one_alert_until_it_is_acknowledged(
+    services: Services,
+    client: Any,
+    standin: Any,
+    clock: Clock,
+    path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock.now = MONDAY_10AM
+    family = enrol(services)
+    run_tick(services)
+    taken: list[bool] = []
+    real = inbound_core.handle
+
+    def handle(*args: Any) -> Any:
+        queued = None if path == "orm" else real(*args)
+        taken.append(queued is not None)
+        return queued
+
+    monkeypatch.setattr(inbound_core, "handle", handle)
+    for _ in range(3):
+        post_signed(client, "/twilio/messages", inbound_form(family.phone, "talk to someone"))
+        clock.advance(seconds=20)
+    assert taken == [path == "core"] * 3  # the path this run is about
+    [text] = standin.sent_to(family.therapist_phone)
+    with services.db.transaction() as session:
+        [alert] = session.scalars(select(Alert)).all()
+        events = session.execute(
+            select(AlertEvent.kind, AlertEvent.created_at).order_by(AlertEvent.id)
+        ).all()
+    assert alert.code in text.body
+    assert [kind for kind, _ in events] == ["raised", "sent", "joined", "joined"]
+    assert [at for _, at in events[2:]] == [MONDAY_10AM + timedelta(seconds=s) for s in (20, 40)]
+    assert "acknowledged" in staff_says(client, family.therapist_phone, f"ACK {alert.code}")
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, "talk to someone"))
+    with services.db.transaction() as session:
+        alerts = session.scalars(select(Alert).order_by(Alert.id)).all()
+    assert [a.status for a in alerts] == ["acknowledged", "open"]
+    texts = standin.sent_to(family.therapist_phone)
+    assert len(texts) == 2 and alerts[1].code in texts[-1].body  # the ACK is answered in TwiML
+
+
+def test_a_more_urgent_alert_of_the_kind_is_a_new_alert(services: Services, clock: Clock) -> None:
+    clock.now = MONDAY_10AM
+    enrol(services)
+    with services.db.transaction() as session:
+        family = session.scalar(select(Family))
+        assert family is not None
+        routine, first = raise_alert(session, services, family, "message_held", clock.now)
+        soon, second = raise_alert(
+            session, services, family, "message_held", clock.now, urgency="soon"
+        )
+        joined, third = raise_alert(session, services, family, "message_held", clock.now)
+        assert routine.id != soon.id and len(first) == len(second) == 1
+        assert joined.id == soon.id and third == []  # the most urgent open one
+        assert session.scalar(select(func.count()).select_from(Alert)) == 2
+
+
+def test_which_alert_a_new_one_joins() -> None:
+    def open_alert(urgency: str) -> Any:
+        return SimpleNamespace(id=7, urgency=urgency)
+
+    assert alert_to_join(None, "routine") is None
+    assert alert_to_join(open_alert("routine"), "routine") == 7
+    assert alert_to_join(open_alert("urgent"), "soon") == 7
+    assert alert_to_join(open_alert("soon"), "urgent") is None
+    assert alert_to_join(open_alert("routine"), "soon") is None
