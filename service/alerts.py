@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from messages.segments import count_segments
@@ -65,6 +65,8 @@ RISK_KEYS = tuple(
 )
 OUT_OF_HOURS_KEY = "system.not_watched_now"
 ALERT_KEY = "system.alert_to_staff"
+OVERDUE_KEY = "system.alert_overdue"
+OVERDUE_EVERY = timedelta(hours=1)  # an overdue alert is told again this often until someone has it
 URGENCY_RANK = {"routine": 0, "soon": 1, "urgent": 2}
 
 _ALERTS = table_of(Alert)
@@ -181,12 +183,15 @@ def staff_message_values(
     }
 
 
-def alert_text(services: Services, family_ref: str, kind: str, urgency: str, code: str) -> str:
+def alert_text(
+    services: Services, family_ref: str, kind: str, urgency: str, code: str, key: str = ALERT_KEY
+) -> str:
     """What an alert says to a member of staff: the family's reference, the kind, the urgency,
-    a link and the code to acknowledge it with (never a name or a parent's words)."""
+    a link and the code to acknowledge it with (never a name or a parent's words). ``key``:
+    the words, ``OVERDUE_KEY`` for an alert nobody acknowledged."""
     link = (services.settings.public_url or "") + f"/admin/families/{family_ref}"
     return services.catalogue.render(
-        ALERT_KEY,
+        key,
         {
             "family_ref": family_ref,
             "alert_kind": kind.replace("_", " "),
@@ -198,10 +203,16 @@ def alert_text(services: Services, family_ref: str, kind: str, urgency: str, cod
 
 
 def _notify(
-    session: Session, services: Services, alert: Alert, family: Family, staff: Staff, now: datetime
+    session: Session,
+    services: Services,
+    alert: Alert,
+    family: Family,
+    staff: Staff,
+    now: datetime,
+    key: str = ALERT_KEY,
 ) -> Message:
-    body = alert_text(services, family.ref, alert.kind, alert.urgency, alert.code)
-    message = queue_staff_message(session, staff, body, ALERT_KEY, now)
+    body = alert_text(services, family.ref, alert.kind, alert.urgency, alert.code, key)
+    message = queue_staff_message(session, staff, body, key, now)
     session.add(
         AlertEvent(
             alert_id=alert.id, kind="sent", staff_id=staff.id, role=staff.role, created_at=now
@@ -323,7 +334,8 @@ def alert_codes() -> Iterator[str]:
 
 
 def escalate(session: Session, services: Services, alert_id: int, now: datetime) -> list[Message]:
-    """Nobody acknowledged in time: tell the next role on the rota, and set the next deadline."""
+    """Nobody acknowledged in time: tell the next role on the rota, and set the next deadline.
+    With nobody higher to tell, the alert is overdue (``overdue``)."""
     alert = session.get(Alert, alert_id)
     if alert is None or alert.acknowledged_at is not None or alert.status != "open":
         return []
@@ -336,15 +348,46 @@ def escalate(session: Session, services: Services, alert_id: int, now: datetime)
         for staff in _staff_for(session, family, ROTA[level]):
             sent.append(_notify(session, services, alert, family, staff, now))
     if not sent:
-        log.warning("alert %s: the rota is exhausted and nobody has acknowledged", alert.code)
-        return []
+        return overdue(session, services, alert, family, now)
     alert.level = level
     alert.due_by = now + (
         timedelta(minutes=15) if rule_for(alert.kind).within == "15 minutes" else timedelta(hours=1)
     )
     session.add(AlertEvent(alert_id=alert.id, kind="escalated", role=ROTA[level], created_at=now))
-    if level + 1 < len(ROTA):
-        _escalation_due(session, family, alert, now)
+    _escalation_due(session, family, alert, now)  # the lead's deadline too: then it is overdue
+    return sent
+
+
+def overdue(
+    session: Session, services: Services, alert: Alert, family: Family, now: datetime
+) -> list[Message]:
+    """The rota is exhausted and nobody acknowledged: tell the lead again (and the out-of-hours
+    role outside staffed hours), mark the alert overdue, and do it again in ``OVERDUE_EVERY``."""
+    roles = [ROTA[-1]]
+    out_of_hours = services.settings.out_of_hours_role
+    if out_of_hours and out_of_hours not in roles and not staffed_now(services, now):
+        roles.append(out_of_hours)
+    told = {staff.id: staff for role in roles for staff in _staff_for(session, family, role)}
+    sent = [_notify(session, services, alert, family, s, now, OVERDUE_KEY) for s in told.values()]
+    if not sent:
+        log.warning("alert %s is overdue and nobody holds the roles %s", alert.code, roles)
+    times = session.scalar(
+        select(func.count())
+        .select_from(AlertEvent)
+        .where(AlertEvent.alert_id == alert.id, AlertEvent.kind == "overdue")
+    )
+    alert.overdue_at = alert.overdue_at or now
+    session.add(AlertEvent(alert_id=alert.id, kind="overdue", role=ROTA[-1], created_at=now))
+    session.add(
+        DueWork(
+            family_id=family.id,
+            kind="escalate",
+            payload={"alert": alert.id},
+            due_at=now + OVERDUE_EVERY,
+            dedupe_key=f"overdue:{alert.id}:{times}",
+            created_at=now,
+        )
+    )
     return sent
 
 

@@ -12,10 +12,11 @@ from xml.etree import ElementTree
 import pytest
 from conftest import Clock, enrol, inbound_form, new_staff, post_signed
 from sqlalchemy import func, select
+from test_concurrency import at_once
 from test_schedule import DATA, consent, run_until
 
 from scheduler.tick import run_tick
-from service import inbound_core
+from service import create_app, inbound_core
 from service.alerts import RULES, alert_to_join, deadline, locked_until, raise_alert
 from service.models import (
     Alert,
@@ -455,3 +456,70 @@ def test_which_alert_a_new_one_joins() -> None:
     assert alert_to_join(open_alert("urgent"), "soon") == 7
     assert alert_to_join(open_alert("soon"), "urgent") is None
     assert alert_to_join(open_alert("routine"), "soon") is None
+
+
+# ---- an urgent alert the whole rota left unacknowledged ----------------------------------------
+
+
+def alert_events(services: Services, kind: str) -> list[datetime]:
+    with services.db.transaction() as session:
+        return list(
+            session.scalars(
+                select(AlertEvent.created_at).where(AlertEvent.kind == kind).order_by(AlertEvent.id)
+            )
+        )
+
+
+def test_an_exhausted_rota_makes_the_alert_overdue_and_tells_the_lead_each_hour(
+    settings: Any, clock: Clock, standin: Any
+) -> None:
+    services = build_services(replace(settings, out_of_hours_role="duty"), clock=clock)
+    client = create_app(services).test_client()
+    rota(services)
+    clock.now = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)  # 02:00 on a Tuesday: out of hours
+    enrol(services, child_name="Rosalind")
+    code = new_alert(services, "immediate_danger")  # duty and safeguarding
+    run_tick(services)
+    clock.advance(minutes=15)
+    run_tick(services)  # up to the lead
+    assert len(standin.sent_to(LEAD)) == 1 and alert_events(services, "overdue") == []
+    clock.advance(minutes=15)  # the lead's own 15 minutes are up: nobody higher
+    at_once(lambda: run_tick(services), lambda: run_tick(services))
+    overdue_at = datetime(2026, 3, 3, 2, 30, tzinfo=UTC)
+    assert alert_events(services, "overdue") == [overdue_at]  # once, for two ticks
+    lead, duty = standin.sent_to(LEAD), standin.sent_to(DUTY)
+    assert len(lead) == 2 and len(duty) == 2 and len(standin.sent_to(SAFEGUARDING)) == 1
+    for text in (lead[-1], duty[-1]):  # the lead, and the out-of-hours role
+        assert text.body.startswith("bravesteps alert OVERDUE") and f"code {code}" in text.body
+        assert "Rosalind" not in text.body
+    with services.db.transaction() as session:
+        alert = session.scalar(select(Alert))
+        assert alert is not None and alert.overdue_at == overdue_at and alert.status == "open"
+    clock.advance(minutes=59)
+    run_tick(services)
+    assert len(standin.sent_to(LEAD)) == 2  # at most once an hour
+    clock.advance(minutes=1)
+    at_once(lambda: run_tick(services), lambda: run_tick(services))
+    assert alert_events(services, "overdue") == [overdue_at, overdue_at + timedelta(hours=1)]
+    assert len(standin.sent_to(LEAD)) == 3
+    assert "acknowledged" in staff_says(client, LEAD, f"ACK {code}")
+    clock.advance(hours=3)
+    run_tick(services)
+    assert len(standin.sent_to(LEAD)) == 3 and len(alert_events(services, "overdue")) == 2
+
+
+def test_with_nobody_higher_on_the_rota_the_alert_is_overdue(
+    services: Services, standin: Any, clock: Clock
+) -> None:
+    clock.now = MONDAY_10AM
+    family = enrol(services)
+    new_alert(services, "self_harm")  # the therapist; nobody holds duty, safeguarding or lead
+    run_tick(services)
+    clock.now = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 4 working hours later
+    run_tick(services)
+    assert alert_events(services, "overdue") == [clock.now]
+    assert alert_events(services, "escalated") == []
+    assert len(standin.sent_to(family.therapist_phone)) == 1  # the lead is told; there is none
+    clock.advance(hours=1)
+    run_tick(services)
+    assert len(alert_events(services, "overdue")) == 2
