@@ -24,7 +24,17 @@ from sqlalchemy.orm import Session
 
 from messages.segments import count_segments
 from service.fastsql import table_of
-from service.models import Alert, AlertEvent, DueWork, Family, Message, Staff, StaffCommandMiss
+from service.models import (
+    PRIORITY_FIRST,
+    PRIORITY_NORMAL,
+    Alert,
+    AlertEvent,
+    DueWork,
+    Family,
+    Message,
+    Staff,
+    StaffCommandMiss,
+)
 from service.refs import new_ref
 from service.wiring import Services
 
@@ -137,11 +147,12 @@ def queue_staff_message(
     *,
     due: datetime | None = None,
     dedupe_key: str | None = None,
+    priority: int = PRIORITY_NORMAL,
 ) -> Message:
     """A text to a member of staff (alerts, call prompts, forwarded replies); never held for a
     family's quiet hours: ``due`` says when it may go."""
     values = staff_message_values(
-        staff.id, staff.channel, body, key, now, due=due, dedupe_key=dedupe_key
+        staff.id, staff.channel, body, key, now, due=due, dedupe_key=dedupe_key, priority=priority
     )
     message = Message(**values)
     session.add(message)
@@ -158,9 +169,11 @@ def staff_message_values(
     *,
     due: datetime | None = None,
     dedupe_key: str | None = None,
+    priority: int = PRIORITY_NORMAL,
 ) -> dict[str, Any]:
-    """The outbox row of a text to a member of staff; its columns, in order, are those of
-    ``conversations.outbox_values`` (so the webhook can insert both kinds in one statement)."""
+    """The outbox row of a text to a member of staff (``priority``: ``PRIORITY_FIRST`` for an
+    urgent alert's); its columns, in order, are those of ``conversations.outbox_values`` (so the
+    webhook can insert both kinds in one statement)."""
     return {
         "direction": "out",
         "family_id": None,
@@ -178,6 +191,7 @@ def staff_message_values(
         "in_reply_to": None,
         "dedupe_key": dedupe_key,
         "due_at": due or now,
+        "priority": priority,
         "created_at": now,
         "updated_at": now,
     }
@@ -212,7 +226,8 @@ def _notify(
     key: str = ALERT_KEY,
 ) -> Message:
     body = alert_text(services, family.ref, alert.kind, alert.urgency, alert.code, key)
-    message = queue_staff_message(session, staff, body, key, now)
+    priority = PRIORITY_FIRST if alert.urgency == "urgent" else PRIORITY_NORMAL
+    message = queue_staff_message(session, staff, body, key, now, priority=priority)
     session.add(
         AlertEvent(
             alert_id=alert.id, kind="sent", staff_id=staff.id, role=staff.role, created_at=now
