@@ -68,6 +68,10 @@ RULES: dict[str, Rule] = {
     "quiet": Rule(("therapist",), "routine", "3 working days"),
     "asked_for_person": Rule(("therapist",), "routine", "1 working days"),
     "not_understood": Rule(("therapist",), "routine", "1 working days"),
+    # A borderline message (the screening's review tier), and what cannot be screened.
+    "please_read": Rule(("therapist",), "routine", "1 working days"),
+    "please_listen": Rule(("therapist",), "routine", "1 working days"),  # a parent's voice note
+    "please_look": Rule(("therapist",), "routine", "1 working days"),  # a picture or a video
 }
 DEFAULT_RULE = Rule(("therapist",), "routine", "1 working days")
 RISK_KEYS = tuple(
@@ -126,6 +130,19 @@ def staffed_now(services: Services, now: datetime) -> bool:
     return services.settings.staffed_hours.is_staffed(
         now, ZoneInfo(services.settings.default_timezone)
     )
+
+
+def next_staffed(services: Services, now: datetime) -> datetime:
+    """``now`` in staffed hours, else when the next staffed period starts (bank holidays are not
+    known: a staffed weekday is staffed)."""
+    zone = ZoneInfo(services.settings.default_timezone)
+    return services.settings.staffed_hours.add_working(now, zone, timedelta(0))
+
+
+def text_due(services: Services, urgency: str, now: datetime) -> datetime:
+    """When an alert's text may go to staff: an urgent or soon one at once, a routine one in
+    staffed hours (raised outside them, it waits for the next staffed period to start)."""
+    return now if urgency != "routine" else next_staffed(services, now)
 
 
 def _staff_for(session: Session, family: Family, role: str) -> list[Staff]:
@@ -227,7 +244,8 @@ def _notify(
 ) -> Message:
     body = alert_text(services, family.ref, alert.kind, alert.urgency, alert.code, key)
     priority = PRIORITY_FIRST if alert.urgency == "urgent" else PRIORITY_NORMAL
-    message = queue_staff_message(session, staff, body, key, now, priority=priority)
+    due = text_due(services, alert.urgency, now)
+    message = queue_staff_message(session, staff, body, key, now, due=due, priority=priority)
     session.add(
         AlertEvent(
             alert_id=alert.id, kind="sent", staff_id=staff.id, role=staff.role, created_at=now
@@ -275,9 +293,13 @@ def raise_alert(
     now: datetime,
     inbound: Message | None = None,
     urgency: str | None = None,
+    *,
+    rule: str | None = None,
+    score: float | None = None,
 ) -> tuple[Alert, list[Message]]:
     """Record an alert, text the people its rule names, and set up its escalation; or, while
-    one of its kind is open for the family, record a "joined" event on that one instead."""
+    one of its kind is open for the family, record a "joined" event on that one instead.
+    ``rule`` and ``score``: what raised it (a screening rule's id or "model:<version>")."""
     found = session.execute(OPEN_ALERT, {"family_id": family.id, "kind": kind}).first()
     joined = alert_to_join(found, urgency or rule_for(kind).urgency)
     if joined is not None:
@@ -289,7 +311,7 @@ def raise_alert(
     roles = _roles_now(services, rule_for(kind), now)
     inbound_id = inbound.id if inbound else None
     values = alert_values(services, family, kind, urgency, inbound_id, roles, now)
-    alert = Alert(**values, code=_new_code(session))
+    alert = Alert(**values, code=_new_code(session), rule=rule, score=score)
     session.add(alert)
     session.flush()
     session.add(AlertEvent(alert_id=alert.id, kind="raised", created_at=now))

@@ -58,6 +58,7 @@ from service.alerts import (
     alert_values,
     rule_for,
     staff_message_values,
+    text_due,
     therapist_only,
 )
 from service.conversations import (
@@ -740,8 +741,9 @@ def _alert(
         }
     )
     body = alert_text(services, family.ref, effect.kind, values["urgency"], values["code"])
+    due = text_due(services, values["urgency"], now)
     return staff_message_values(
-        therapist.therapist_found, therapist.therapist_channel, body, ALERT_KEY, now
+        therapist.therapist_found, therapist.therapist_channel, body, ALERT_KEY, now, due=due
     )
 
 

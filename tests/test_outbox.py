@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from conftest import Clock, enrol, inbound_form, post_signed
+from conftest import STAFFED, Clock, enrol, inbound_form, post_signed
 from sqlalchemy import select
 from test_delivery import FakeTime
 
@@ -107,6 +107,7 @@ def test_21610_opts_out_and_nothing_more_is_tried(
 def test_bad_number_is_marked_and_the_therapist_told(
     services: Services, standin: Any, clock: Clock
 ) -> None:
+    clock.now = STAFFED
     enrolled = enrol(services)
     standin.fail_next(http_status=400, code=21211, to=enrolled.phone)
     run_tick(services)
