@@ -19,11 +19,22 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from messages.segments import count_segments
-from service.models import Alert, AlertEvent, DueWork, Family, Message, Staff, StaffCommandMiss
+from service.fastsql import table_of
+from service.models import (
+    PRIORITY_FIRST,
+    PRIORITY_NORMAL,
+    Alert,
+    AlertEvent,
+    DueWork,
+    Family,
+    Message,
+    Staff,
+    StaffCommandMiss,
+)
 from service.refs import new_ref
 from service.wiring import Services
 
@@ -57,6 +68,10 @@ RULES: dict[str, Rule] = {
     "quiet": Rule(("therapist",), "routine", "3 working days"),
     "asked_for_person": Rule(("therapist",), "routine", "1 working days"),
     "not_understood": Rule(("therapist",), "routine", "1 working days"),
+    # A borderline message (the screening's review tier), and what cannot be screened.
+    "please_read": Rule(("therapist",), "routine", "1 working days"),
+    "please_listen": Rule(("therapist",), "routine", "1 working days"),  # a parent's voice note
+    "please_look": Rule(("therapist",), "routine", "1 working days"),  # a picture or a video
 }
 DEFAULT_RULE = Rule(("therapist",), "routine", "1 working days")
 RISK_KEYS = tuple(
@@ -64,6 +79,29 @@ RISK_KEYS = tuple(
 )
 OUT_OF_HOURS_KEY = "system.not_watched_now"
 ALERT_KEY = "system.alert_to_staff"
+OVERDUE_KEY = "system.alert_overdue"
+OVERDUE_EVERY = timedelta(hours=1)  # an overdue alert is told again this often until someone has it
+URGENCY_RANK = {"routine": 0, "soon": 1, "urgent": 2}
+
+_ALERTS = table_of(Alert)
+# The family's open alert of a kind (the most urgent, then the newest), that a new one may join:
+# read by ``raise_alert`` and by the webhook's Core path (``inbound_core``) alike.
+OPEN_ALERT = (
+    select(_ALERTS.c.id, _ALERTS.c.urgency)
+    .where(
+        _ALERTS.c.family_id == bindparam("family_id"),
+        _ALERTS.c.kind == bindparam("kind"),
+        _ALERTS.c.status == "open",
+        _ALERTS.c.acknowledged_at.is_(None),
+    )
+    .order_by(
+        case(
+            *((_ALERTS.c.urgency == name, rank) for name, rank in URGENCY_RANK.items()), else_=0
+        ).desc(),
+        _ALERTS.c.id.desc(),
+    )
+    .limit(1)
+)
 
 
 def rule_for(kind: str) -> Rule:
@@ -94,6 +132,19 @@ def staffed_now(services: Services, now: datetime) -> bool:
     )
 
 
+def next_staffed(services: Services, now: datetime) -> datetime:
+    """``now`` in staffed hours, else when the next staffed period starts (bank holidays are not
+    known: a staffed weekday is staffed)."""
+    zone = ZoneInfo(services.settings.default_timezone)
+    return services.settings.staffed_hours.add_working(now, zone, timedelta(0))
+
+
+def text_due(services: Services, urgency: str, now: datetime) -> datetime:
+    """When an alert's text may go to staff: an urgent or soon one at once, a routine one in
+    staffed hours (raised outside them, it waits for the next staffed period to start)."""
+    return now if urgency != "routine" else next_staffed(services, now)
+
+
 def _staff_for(session: Session, family: Family, role: str) -> list[Staff]:
     if role == "therapist":
         return [family.therapist] if family.therapist and family.therapist.active else []
@@ -113,11 +164,12 @@ def queue_staff_message(
     *,
     due: datetime | None = None,
     dedupe_key: str | None = None,
+    priority: int = PRIORITY_NORMAL,
 ) -> Message:
     """A text to a member of staff (alerts, call prompts, forwarded replies); never held for a
     family's quiet hours: ``due`` says when it may go."""
     values = staff_message_values(
-        staff.id, staff.channel, body, key, now, due=due, dedupe_key=dedupe_key
+        staff.id, staff.channel, body, key, now, due=due, dedupe_key=dedupe_key, priority=priority
     )
     message = Message(**values)
     session.add(message)
@@ -134,9 +186,11 @@ def staff_message_values(
     *,
     due: datetime | None = None,
     dedupe_key: str | None = None,
+    priority: int = PRIORITY_NORMAL,
 ) -> dict[str, Any]:
-    """The outbox row of a text to a member of staff; its columns, in order, are those of
-    ``conversations.outbox_values`` (so the webhook can insert both kinds in one statement)."""
+    """The outbox row of a text to a member of staff (``priority``: ``PRIORITY_FIRST`` for an
+    urgent alert's); its columns, in order, are those of ``conversations.outbox_values`` (so the
+    webhook can insert both kinds in one statement)."""
     return {
         "direction": "out",
         "family_id": None,
@@ -154,17 +208,21 @@ def staff_message_values(
         "in_reply_to": None,
         "dedupe_key": dedupe_key,
         "due_at": due or now,
+        "priority": priority,
         "created_at": now,
         "updated_at": now,
     }
 
 
-def alert_text(services: Services, family_ref: str, kind: str, urgency: str, code: str) -> str:
+def alert_text(
+    services: Services, family_ref: str, kind: str, urgency: str, code: str, key: str = ALERT_KEY
+) -> str:
     """What an alert says to a member of staff: the family's reference, the kind, the urgency,
-    a link and the code to acknowledge it with (never a name or a parent's words)."""
+    a link and the code to acknowledge it with (never a name or a parent's words). ``key``:
+    the words, ``OVERDUE_KEY`` for an alert nobody acknowledged."""
     link = (services.settings.public_url or "") + f"/admin/families/{family_ref}"
     return services.catalogue.render(
-        ALERT_KEY,
+        key,
         {
             "family_ref": family_ref,
             "alert_kind": kind.replace("_", " "),
@@ -176,10 +234,18 @@ def alert_text(services: Services, family_ref: str, kind: str, urgency: str, cod
 
 
 def _notify(
-    session: Session, services: Services, alert: Alert, family: Family, staff: Staff, now: datetime
+    session: Session,
+    services: Services,
+    alert: Alert,
+    family: Family,
+    staff: Staff,
+    now: datetime,
+    key: str = ALERT_KEY,
 ) -> Message:
-    body = alert_text(services, family.ref, alert.kind, alert.urgency, alert.code)
-    message = queue_staff_message(session, staff, body, ALERT_KEY, now)
+    body = alert_text(services, family.ref, alert.kind, alert.urgency, alert.code, key)
+    priority = PRIORITY_FIRST if alert.urgency == "urgent" else PRIORITY_NORMAL
+    due = text_due(services, alert.urgency, now)
+    message = queue_staff_message(session, staff, body, key, now, due=due, priority=priority)
     session.add(
         AlertEvent(
             alert_id=alert.id, kind="sent", staff_id=staff.id, role=staff.role, created_at=now
@@ -210,6 +276,15 @@ def therapist_only(services: Services, kind: str, urgency: str | None, now: date
     )
 
 
+def alert_to_join(open_alert: Any | None, urgency: str) -> int | None:
+    """The open alert (``OPEN_ALERT``'s row, or None) that a new alert of its kind joins: no new
+    alert and no new text. None: there is none, or the new one is more urgent (a new alert)."""
+    if open_alert is None:
+        return None
+    more_urgent = URGENCY_RANK.get(urgency, 0) > URGENCY_RANK.get(open_alert.urgency, 0)
+    return None if more_urgent else int(open_alert.id)
+
+
 def raise_alert(
     session: Session,
     services: Services,
@@ -218,12 +293,25 @@ def raise_alert(
     now: datetime,
     inbound: Message | None = None,
     urgency: str | None = None,
+    *,
+    rule: str | None = None,
+    score: float | None = None,
 ) -> tuple[Alert, list[Message]]:
-    """Record an alert, text the people its rule names, and set up its escalation."""
+    """Record an alert, text the people its rule names, and set up its escalation; or, while
+    one of its kind is open for the family, record a "joined" event on that one instead.
+    ``rule`` and ``score``: what raised it (a screening rule's id or "model:<version>")."""
+    found = session.execute(OPEN_ALERT, {"family_id": family.id, "kind": kind}).first()
+    joined = alert_to_join(found, urgency or rule_for(kind).urgency)
+    if joined is not None:
+        at = inbound.created_at if inbound is not None else now
+        session.add(AlertEvent(alert_id=joined, kind="joined", created_at=at))
+        open_alert = session.get(Alert, joined)
+        assert open_alert is not None
+        return open_alert, []
     roles = _roles_now(services, rule_for(kind), now)
     inbound_id = inbound.id if inbound else None
     values = alert_values(services, family, kind, urgency, inbound_id, roles, now)
-    alert = Alert(**values, code=_new_code(session))
+    alert = Alert(**values, code=_new_code(session), rule=rule, score=score)
     session.add(alert)
     session.flush()
     session.add(AlertEvent(alert_id=alert.id, kind="raised", created_at=now))
@@ -283,7 +371,8 @@ def alert_codes() -> Iterator[str]:
 
 
 def escalate(session: Session, services: Services, alert_id: int, now: datetime) -> list[Message]:
-    """Nobody acknowledged in time: tell the next role on the rota, and set the next deadline."""
+    """Nobody acknowledged in time: tell the next role on the rota, and set the next deadline.
+    With nobody higher to tell, the alert is overdue (``overdue``)."""
     alert = session.get(Alert, alert_id)
     if alert is None or alert.acknowledged_at is not None or alert.status != "open":
         return []
@@ -296,15 +385,46 @@ def escalate(session: Session, services: Services, alert_id: int, now: datetime)
         for staff in _staff_for(session, family, ROTA[level]):
             sent.append(_notify(session, services, alert, family, staff, now))
     if not sent:
-        log.warning("alert %s: the rota is exhausted and nobody has acknowledged", alert.code)
-        return []
+        return overdue(session, services, alert, family, now)
     alert.level = level
     alert.due_by = now + (
         timedelta(minutes=15) if rule_for(alert.kind).within == "15 minutes" else timedelta(hours=1)
     )
     session.add(AlertEvent(alert_id=alert.id, kind="escalated", role=ROTA[level], created_at=now))
-    if level + 1 < len(ROTA):
-        _escalation_due(session, family, alert, now)
+    _escalation_due(session, family, alert, now)  # the lead's deadline too: then it is overdue
+    return sent
+
+
+def overdue(
+    session: Session, services: Services, alert: Alert, family: Family, now: datetime
+) -> list[Message]:
+    """The rota is exhausted and nobody acknowledged: tell the lead again (and the out-of-hours
+    role outside staffed hours), mark the alert overdue, and do it again in ``OVERDUE_EVERY``."""
+    roles = [ROTA[-1]]
+    out_of_hours = services.settings.out_of_hours_role
+    if out_of_hours and out_of_hours not in roles and not staffed_now(services, now):
+        roles.append(out_of_hours)
+    told = {staff.id: staff for role in roles for staff in _staff_for(session, family, role)}
+    sent = [_notify(session, services, alert, family, s, now, OVERDUE_KEY) for s in told.values()]
+    if not sent:
+        log.warning("alert %s is overdue and nobody holds the roles %s", alert.code, roles)
+    times = session.scalar(
+        select(func.count())
+        .select_from(AlertEvent)
+        .where(AlertEvent.alert_id == alert.id, AlertEvent.kind == "overdue")
+    )
+    alert.overdue_at = alert.overdue_at or now
+    session.add(AlertEvent(alert_id=alert.id, kind="overdue", role=ROTA[-1], created_at=now))
+    session.add(
+        DueWork(
+            family_id=family.id,
+            kind="escalate",
+            payload={"alert": alert.id},
+            due_at=now + OVERDUE_EVERY,
+            dedupe_key=f"overdue:{alert.id}:{times}",
+            created_at=now,
+        )
+    )
     return sent
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from flows.effects import Send
-from service.alerts import queue_staff_message, raise_alert
+from service.alerts import next_staffed, queue_staff_message, raise_alert
 from service.conversations import context_for, queue_message
 from service.models import DueWork, Family
 from service.programme import due_work_row
@@ -37,8 +36,7 @@ def call_prompt(
     therapist = family.therapist
     if week not in CALL_WEEKS or therapist is None or not therapist.active:
         return []
-    zone = ZoneInfo(services.settings.default_timezone)
-    when = services.settings.staffed_hours.add_working(now, zone, timedelta(0))
+    when = next_staffed(services, now)
     link = (services.settings.public_url or "") + f"/admin/families/{family.ref}"
     body = services.catalogue.render(
         CALL_KEY, {"family_ref": family.ref, "week": week, "link": link}

@@ -39,6 +39,8 @@ from flows.runtime import WEEKDAYS
 from messages.segments import count_segments
 from service.alerts import raise_alert, rule_for
 from service.models import (
+    PRIORITY_FIRST,
+    PRIORITY_NORMAL,
     Answer,
     ConsentEvent,
     Conversation,
@@ -414,8 +416,8 @@ def outbox_values(
     services: Services, family: Any, send: Send, now: datetime, inbound_id: int | None
 ) -> dict[str, Any]:
     """The outbox row for ``send`` to ``family`` (a ``Family`` or the webhook's plain view of
-    one), its words fixed now; voice notes go as media on WhatsApp, as a link on SMS. Its columns,
-    in order, are those of ``alerts.staff_message_values``."""
+    one), its words fixed now; voice notes go as media on WhatsApp, as a link on SMS; a risk reply
+    goes out first. Its columns, in order, are those of ``alerts.staff_message_values``."""
     body = services.catalogue.render(send.key, send.variables, family.language)
     media = [{"url": send.media}] if send.media else None
     audio = audio_url(services, send.key, family.language) if family.prefers_audio else None
@@ -440,6 +442,7 @@ def outbox_values(
         "in_reply_to": inbound_id,
         "dedupe_key": None,
         "due_at": now if send.reply else not_before(services, family, now),
+        "priority": PRIORITY_FIRST if send.key.startswith("risk.") else PRIORITY_NORMAL,
         "created_at": now,
         "updated_at": now,
     }

@@ -1,8 +1,8 @@
 """The inbound hot path in a handful of prepared SQLAlchemy Core statements.
 
 A parent's ordinary message (an answer, a question the flow does not expect, consent, a session
-day or time, a routine alert for the family's therapist) is read, run through the engine and
-written here without the ORM's unit of work.
+day or time, a routine alert for the family's therapist, or one joining an alert of its kind
+still open) is read, run through the engine and written here without the ORM's unit of work.
 SQLite: one statement reads the family, its conversation and therapist, one stores the message.
 PostgreSQL: one writes (and so locks) and reads the family, one stores the message and reads
 the conversation.
@@ -51,10 +51,14 @@ from flows.effects import (
 from flows.screening import screen
 from service.alerts import (
     ALERT_KEY,
+    OPEN_ALERT,
     alert_codes,
     alert_text,
+    alert_to_join,
     alert_values,
+    rule_for,
     staff_message_values,
+    text_due,
     therapist_only,
 )
 from service.conversations import (
@@ -667,9 +671,9 @@ def _apply(
         elif isinstance(effect, CancelWakes):
             rows.cancel_wakes(bool(conversation.wakes_pending))
         elif isinstance(effect, RaiseAlert):
-            rows.messages.append(
-                _alert(connection, services, family, conversation, effect, message_id, now, rows)
-            )
+            text = _alert(connection, services, family, conversation, effect, message_id, now, rows)
+            if text is not None:
+                rows.messages.append(text)
         elif isinstance(effect, FlowEnded):
             log.info("family %s finished flow %s", family.ref, effect.flow)
         elif isinstance(effect, Note):
@@ -695,10 +699,26 @@ def _alert(
     message_id: int,
     now: datetime,
     rows: _Rows,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """A therapist-only alert (see ``_handled_here``), as ``alerts.raise_alert`` records it: the
     alert (stored now, for its id), its "raised" and "sent" events, and the text to the
-    therapist, returned for the outbox."""
+    therapist, returned for the outbox. While one of its kind is open for the family, only a
+    "joined" event on that one (None: no text)."""
+    found = prepared(connection, OPEN_ALERT).first(
+        connection, {"family_id": family.id, "kind": effect.kind}
+    )
+    joined = alert_to_join(found, effect.urgency or rule_for(effect.kind).urgency)
+    if joined is not None:
+        rows.other["alert_events"].append(
+            {
+                "alert_id": joined,
+                "kind": "joined",
+                "staff_id": None,
+                "role": None,
+                "created_at": now,
+            }
+        )
+        return None
     values = alert_values(
         services, family, effect.kind, effect.urgency, message_id, ("therapist",), now
     )
@@ -724,8 +744,9 @@ def _alert(
         }
     )
     body = alert_text(services, family.ref, effect.kind, values["urgency"], values["code"])
+    due = text_due(services, values["urgency"], now)
     return staff_message_values(
-        therapist.therapist_found, therapist.therapist_channel, body, ALERT_KEY, now
+        therapist.therapist_found, therapist.therapist_channel, body, ALERT_KEY, now, due=due
     )
 
 

@@ -158,6 +158,9 @@ class Conversation(Base):
 
 
 HAS_SID = "twilio_sid IS NOT NULL"
+# ``messages.priority``: what the sender claims first (``outbox.OUTBOX_ORDER``).
+PRIORITY_FIRST = 1  # a risk reply to a parent, a text to staff about an urgent alert
+PRIORITY_NORMAL = 0
 HAS_KEY = "dedupe_key IS NOT NULL"
 
 
@@ -202,7 +205,6 @@ class Message(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claim_token: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # 1: sent ahead of everything else (a risk reply, a text to staff for an urgent alert).
     priority: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(String(200))
     content_sid: Mapped[str | None] = mapped_column(String(64))

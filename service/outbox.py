@@ -103,10 +103,15 @@ def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
     return ceiling * fraction
 
 
+# Risk replies and texts about urgent alerts first, then by due time (ix_messages_outbox).
+OUTBOX_ORDER = (Message.priority.desc(), Message.due_at, Message.id)
+
+
 def claim_outbox(
     services: Services, now: datetime, limit: int = 100, ids: list[int] | None = None
 ) -> tuple[str, list[int]]:
-    """Claim pending outbound rows that are due; ``ids`` narrows to the given rows."""
+    """Claim pending outbound rows that are due, in ``OUTBOX_ORDER``, and return them in it (to
+    be sent in turn); ``ids`` narrows to the given rows."""
     token = new_token()
     ready = [Message.direction == "out", Message.status == "pending", Message.due_at <= now]
     if ids is not None:
@@ -116,7 +121,7 @@ def claim_outbox(
             session,
             Message,
             ready,
-            order_by=[Message.due_at, Message.id],
+            order_by=list(OUTBOX_ORDER),
             limit=limit,
             token=token,
             values={
@@ -126,6 +131,9 @@ def claim_outbox(
                 "updated_at": now,
             },
         )
+        if len(claimed) > 1:
+            in_turn = select(Message.id).where(Message.id.in_(claimed)).order_by(*OUTBOX_ORDER)
+            claimed = list(session.scalars(in_turn))
     return token, claimed
 
 
@@ -282,6 +290,7 @@ def follow_up(
         in_reply_to=row.in_reply_to,
         dedupe_key=key,
         due_at=due,
+        priority=row.priority,
         created_at=now,
         updated_at=now,
     )

@@ -37,6 +37,9 @@ ACCOUNT_SID = "AC" + "1" * 32
 SMS_FROM = "+447700900000"
 WHATSAPP_FROM = "whatsapp:+447700900009"
 PG_URL = os.environ.get("TEST_DATABASE_URL") or None
+# Monday 10:00 in London, in staffed hours (the clock's own start, 17:00, is not): a routine
+# alert raised then texts staff at once.
+STAFFED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 TABLES = (
     "early_statuses",
     "staff_command_misses",

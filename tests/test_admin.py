@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from test_alerts import DUTY, rota
 from scheduler.tick import run_tick
 from service import create_app
 from service.admin import ago
+from service.alerts import raise_alert
 from service.auth import MAX_FAILURES_PER_EMAIL, add_user
 from service.cli import main
 from service.inbound import handle_inbound
@@ -616,3 +618,30 @@ def test_a_long_caseload_comes_in_pages(
     assert sum(ref in first for ref in refs) == 2 and sorted(refs)[0] in first
     assert sum(ref in last for ref in refs) == 1 and sorted(refs)[-1] in last
     assert "Page 1 of 3" in admin.get("/admin/families?page=nonsense").get_data(as_text=True)
+
+
+def test_the_inbox_and_the_family_page_mark_an_overdue_alert(
+    services: Services, family: Enrolled, clock: Clock, standin: Any
+) -> None:
+    rota(services)
+    clock.now = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)  # out of hours
+    with services.db.transaction() as session:
+        fam = session.scalar(select(Family))
+        assert fam is not None
+        older, _ = raise_alert(session, services, fam, "self_harm", clock.now)
+        clock.advance(minutes=1)
+        late, _ = raise_alert(session, services, fam, "immediate_danger", clock.now)
+        codes = older.code, late.code
+    for _ in range(2):  # up to the lead, then the lead's 15 minutes pass
+        clock.advance(minutes=15)
+        run_tick(services)
+    make_user(services, "ada@bravesteps.example", "admin")
+    admin = staff_client(services)
+    sign_in(admin, "ada@bravesteps.example")
+    page = admin.get("/admin/alerts").get_data(as_text=True)
+    assert f'id="overdue-{codes[1]}"' in page and f'id="overdue-{codes[0]}"' not in page
+    assert page.index(f"Code {codes[1]}") < page.index(f"Code {codes[0]}")  # overdue first
+    family_page = admin.get(f"/admin/families/{family.ref}").get_data(as_text=True)
+    assert f'id="overdue-{codes[1]}"' in family_page and "overdue since" in family_page
+    post_form(admin, f"/admin/alerts/{codes[1]}", {"action": "acknowledge"}, "/admin/alerts")
+    assert "overdue since" not in admin.get("/admin/alerts").get_data(as_text=True)

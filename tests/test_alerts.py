@@ -5,15 +5,19 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from xml.etree import ElementTree
 
-from conftest import Clock, enrol, inbound_form, new_staff, post_signed
+import pytest
+from conftest import STAFFED, Clock, enrol, inbound_form, new_staff, post_signed
 from sqlalchemy import func, select
+from test_concurrency import at_once
 from test_schedule import DATA, consent, run_until
 
 from scheduler.tick import run_tick
-from service.alerts import RULES, deadline, locked_until, raise_alert
+from service import create_app, inbound_core
+from service.alerts import RULES, Rule, alert_to_join, deadline, locked_until, raise_alert
 from service.models import (
     Alert,
     AlertEvent,
@@ -49,7 +53,10 @@ def new_alert(services: Services, kind: str) -> str:
         return alert.code
 
 
-def test_alert_text_has_no_name_and_no_words(services: Services, client: Any, standin: Any) -> None:
+def test_alert_text_has_no_name_and_no_words(
+    services: Services, client: Any, standin: Any, clock: Clock
+) -> None:
+    clock.now = STAFFED
     family = enrol(services, child_name="Rosalind")
     run_tick(services)
     post_signed(client, "/twilio/messages", inbound_form(family.phone, "talk to someone"))
@@ -153,7 +160,10 @@ def test_out_of_hours_role_gets_urgent_alerts(settings: Any, clock: Clock, stand
     assert len(standin.sent_to(DUTY)) == 1
 
 
-def test_reply_and_hand_back_over_sms(services: Services, client: Any, standin: Any) -> None:
+def test_reply_and_hand_back_over_sms(
+    services: Services, client: Any, standin: Any, clock: Clock
+) -> None:
+    clock.now = STAFFED
     family = enrol(services)
     run_tick(services)
     post_signed(client, "/twilio/messages", inbound_form(family.phone, "call me"))
@@ -377,3 +387,223 @@ def test_the_lock_counts_misses_within_15_minutes() -> None:
     assert locked_until(close, close[-1]) == close[-1] + timedelta(minutes=15)
     assert locked_until(close[:4], close[-1]) is None
     assert locked_until(close, close[-1] + timedelta(minutes=15)) is None
+
+
+# ---- a second alert of a kind joins the open one -----------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["core", "orm"])
+def test_asking_three_times_makes_one_alert_until_it_is_acknowledged(
+    services: Services,
+    client: Any,
+    standin: Any,
+    clock: Clock,
+    path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock.now = STAFFED
+    family = enrol(services)
+    run_tick(services)
+    taken: list[bool] = []
+    real = inbound_core.handle
+
+    def handle(*args: Any) -> Any:
+        queued = None if path == "orm" else real(*args)
+        taken.append(queued is not None)
+        return queued
+
+    monkeypatch.setattr(inbound_core, "handle", handle)
+    for _ in range(3):
+        post_signed(client, "/twilio/messages", inbound_form(family.phone, "talk to someone"))
+        clock.advance(seconds=20)
+    assert taken == [path == "core"] * 3  # the path this run is about
+    [text] = standin.sent_to(family.therapist_phone)
+    with services.db.transaction() as session:
+        [alert] = session.scalars(select(Alert)).all()
+        events = session.execute(
+            select(AlertEvent.kind, AlertEvent.created_at).order_by(AlertEvent.id)
+        ).all()
+    assert alert.code in text.body
+    assert [kind for kind, _ in events] == ["raised", "sent", "joined", "joined"]
+    assert [at for _, at in events[2:]] == [STAFFED + timedelta(seconds=s) for s in (20, 40)]
+    assert "acknowledged" in staff_says(client, family.therapist_phone, f"ACK {alert.code}")
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, "talk to someone"))
+    with services.db.transaction() as session:
+        alerts = session.scalars(select(Alert).order_by(Alert.id)).all()
+    assert [a.status for a in alerts] == ["acknowledged", "open"]
+    texts = standin.sent_to(family.therapist_phone)
+    assert len(texts) == 2 and alerts[1].code in texts[-1].body  # the ACK is answered in TwiML
+
+
+def test_a_more_urgent_alert_of_the_kind_is_a_new_alert(services: Services, clock: Clock) -> None:
+    clock.now = STAFFED
+    enrol(services)
+    with services.db.transaction() as session:
+        family = session.scalar(select(Family))
+        assert family is not None
+        routine, first = raise_alert(session, services, family, "message_held", clock.now)
+        soon, second = raise_alert(
+            session, services, family, "message_held", clock.now, urgency="soon"
+        )
+        joined, third = raise_alert(session, services, family, "message_held", clock.now)
+        assert routine.id != soon.id and len(first) == len(second) == 1
+        assert joined.id == soon.id and third == []  # the most urgent open one
+        assert session.scalar(select(func.count()).select_from(Alert)) == 2
+
+
+def test_which_alert_a_new_one_joins() -> None:
+    def open_alert(urgency: str) -> Any:
+        return SimpleNamespace(id=7, urgency=urgency)
+
+    assert alert_to_join(None, "routine") is None
+    assert alert_to_join(open_alert("routine"), "routine") == 7
+    assert alert_to_join(open_alert("urgent"), "soon") == 7
+    assert alert_to_join(open_alert("soon"), "urgent") is None
+    assert alert_to_join(open_alert("routine"), "soon") is None
+
+
+# ---- an urgent alert the whole rota left unacknowledged ----------------------------------------
+
+
+def alert_events(services: Services, kind: str) -> list[datetime]:
+    with services.db.transaction() as session:
+        return list(
+            session.scalars(
+                select(AlertEvent.created_at).where(AlertEvent.kind == kind).order_by(AlertEvent.id)
+            )
+        )
+
+
+def test_an_exhausted_rota_makes_the_alert_overdue_and_tells_the_lead_each_hour(
+    settings: Any, clock: Clock, standin: Any
+) -> None:
+    services = build_services(replace(settings, out_of_hours_role="duty"), clock=clock)
+    client = create_app(services).test_client()
+    rota(services)
+    clock.now = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)  # 02:00 on a Tuesday: out of hours
+    enrol(services, child_name="Rosalind")
+    code = new_alert(services, "immediate_danger")  # duty and safeguarding
+    run_tick(services)
+    clock.advance(minutes=15)
+    run_tick(services)  # up to the lead
+    assert len(standin.sent_to(LEAD)) == 1 and alert_events(services, "overdue") == []
+    clock.advance(minutes=15)  # the lead's own 15 minutes are up: nobody higher
+    at_once(lambda: run_tick(services), lambda: run_tick(services))
+    overdue_at = datetime(2026, 3, 3, 2, 30, tzinfo=UTC)
+    assert alert_events(services, "overdue") == [overdue_at]  # once, for two ticks
+    lead, duty = standin.sent_to(LEAD), standin.sent_to(DUTY)
+    assert len(lead) == 2 and len(duty) == 2 and len(standin.sent_to(SAFEGUARDING)) == 1
+    for text in (lead[-1], duty[-1]):  # the lead, and the out-of-hours role
+        assert text.body.startswith("bravesteps alert OVERDUE") and f"code {code}" in text.body
+        assert "Rosalind" not in text.body
+    with services.db.transaction() as session:
+        alert = session.scalar(select(Alert))
+        assert alert is not None and alert.overdue_at == overdue_at and alert.status == "open"
+    clock.advance(minutes=59)
+    run_tick(services)
+    assert len(standin.sent_to(LEAD)) == 2  # at most once an hour
+    clock.advance(minutes=1)
+    at_once(lambda: run_tick(services), lambda: run_tick(services))
+    assert alert_events(services, "overdue") == [overdue_at, overdue_at + timedelta(hours=1)]
+    assert len(standin.sent_to(LEAD)) == 3
+    assert "acknowledged" in staff_says(client, LEAD, f"ACK {code}")
+    clock.advance(hours=3)
+    run_tick(services)
+    assert len(standin.sent_to(LEAD)) == 3 and len(alert_events(services, "overdue")) == 2
+
+
+def test_with_nobody_higher_on_the_rota_the_alert_is_overdue(
+    services: Services, standin: Any, clock: Clock
+) -> None:
+    clock.now = STAFFED
+    family = enrol(services)
+    new_alert(services, "self_harm")  # the therapist; nobody holds duty, safeguarding or lead
+    run_tick(services)
+    clock.now = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 4 working hours later
+    run_tick(services)
+    assert alert_events(services, "overdue") == [clock.now]
+    assert alert_events(services, "escalated") == []
+    assert len(standin.sent_to(family.therapist_phone)) == 1  # the lead is told; there is none
+    clock.advance(hours=1)
+    run_tick(services)
+    assert len(alert_events(services, "overdue")) == 2
+
+
+# ---- what raised an alert; routine alerts wait for staffed hours --------------------------------
+
+FRIDAY_6PM = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)  # after hours, before the weekend
+MONDAY_9AM = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)  # when the office opens again
+
+
+@pytest.mark.parametrize("path", ["core", "orm"])
+def test_a_routine_alert_out_of_hours_texts_staff_when_the_office_opens(
+    services: Services,
+    client: Any,
+    standin: Any,
+    clock: Clock,
+    path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock.now = FRIDAY_6PM
+    family = enrol(services, child_name="Rosalind")
+    run_tick(services)
+    taken: list[bool] = []
+    real = inbound_core.handle
+
+    def handle(*args: Any) -> Any:
+        queued = None if path == "orm" else real(*args)
+        taken.append(queued is not None)
+        return queued
+
+    monkeypatch.setattr(inbound_core, "handle", handle)
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, "talk to someone"))
+    assert taken == [path == "core"]
+    assert standin.sent_to(family.therapist_phone) == []
+    with services.db.transaction() as session:
+        [text] = session.scalars(select(Message).where(Message.staff_id.is_not(None))).all()
+        assert text.due_at == MONDAY_9AM and text.status == "pending"
+    clock.now = MONDAY_9AM - timedelta(minutes=1)
+    run_tick(services)
+    assert standin.sent_to(family.therapist_phone) == []
+    clock.now = MONDAY_9AM
+    run_tick(services)
+    [sent] = standin.sent_to(family.therapist_phone)
+    assert family.ref in sent.body and "asked for person" in sent.body
+    assert "Rosalind" not in sent.body and "talk to someone" not in sent.body
+
+
+@pytest.mark.parametrize(
+    ("kind", "urgency"), [("self_harm", "urgent"), ("parent_distress", "soon")]
+)
+def test_urgent_and_soon_alerts_out_of_hours_text_at_once(
+    services: Services, standin: Any, clock: Clock, kind: str, urgency: str
+) -> None:
+    clock.now = FRIDAY_6PM
+    family = enrol(services)
+    new_alert(services, kind)
+    run_tick(services)
+    [sent] = standin.sent_to(family.therapist_phone)
+    assert urgency in sent.body
+
+
+def test_an_alert_keeps_the_rule_and_score_that_raised_it(services: Services) -> None:
+    enrol(services)
+    now = services.now()
+    with services.db.transaction() as session:
+        family = session.scalar(select(Family))
+        assert family is not None
+        raise_alert(session, services, family, "self_harm", now, rule="self_harm.en.12")
+        raise_alert(session, services, family, "please_read", now, rule="model:3", score=0.71)
+        raise_alert(session, services, family, "asked_for_person", now)
+    with services.db.transaction() as session:
+        stored = {a.kind: (a.rule, a.score) for a in session.scalars(select(Alert))}
+    assert stored == {
+        "self_harm": ("self_harm.en.12", None),
+        "please_read": ("model:3", 0.71),
+        "asked_for_person": (None, None),
+    }
+
+
+def test_what_cannot_be_screened_asks_the_therapist_to_read_listen_or_look() -> None:
+    for kind in ("please_read", "please_listen", "please_look"):
+        assert RULES[kind] == Rule(("therapist",), "routine", "1 working days"), kind

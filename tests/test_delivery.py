@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Clock, enrol, inbound_form, post_signed
+from conftest import STAFFED, Clock, enrol, inbound_form, post_signed
 from sqlalchemy import select
 
 from messages.pacing import Pacer
@@ -144,8 +144,9 @@ def test_inside_the_window_free_text_goes_on_whatsapp(
 
 
 def test_no_template_and_no_sms_is_held_and_the_therapist_told(
-    services: Services, standin: Any
+    services: Services, standin: Any, clock: Clock
 ) -> None:
+    clock.now = STAFFED
     enrolled = enrol(services, phone="+447700900123", channel="whatsapp")
     with services.db.transaction() as session:
         fam = session.scalar(select(Family))

@@ -40,8 +40,8 @@ CATALOG = Path(__file__).resolve().parent.parent / "messages" / "catalog"
 CORE, ORM = "+447700900201", "+447700900202"
 # Consent, onboarding's day, time, goal and rating (three answers that are not a number first:
 # the third raises a "not understood" alert), then words the flow does not expect, keywords (one
-# asks for a person: another alert), a worse rating later on, a voice note and STOP/START (the
-# last ones go the ORM way).
+# asks for a person: another alert; asking again joins it), a worse rating later on, a voice note
+# and STOP/START (the last ones go the ORM way).
 BODIES = [
     "Yes",
     "Monday",
@@ -55,6 +55,7 @@ BODIES = [
     "What do we do this week?",
     "HELP",
     "talk to someone",
+    "call me",
     "Thank you",
 ]
 # A week on: the first session's questions (answers and ratings with a week), then STOP and START.
@@ -244,8 +245,9 @@ def test_core_path_writes_what_the_orm_path_writes(
     # Both alerts (the third "lots", and "talk to someone") went the Core way, each with a text.
     assert [a[1] for a in core["alerts"]] == ["not_understood", "asked_for_person"]
     assert [a[4] for a in core["alerts"]] == ["lots", "talk to someone"]
-    assert by_core.count("lots") == 3 and "talk to someone" in by_core
+    assert by_core.count("lots") == 3 and "talk to someone" in by_core and "call me" in by_core
     assert len(core["alert texts"]) == 2
+    assert [e[0] for e in core["alerts"][1][-1]] == ["raised", "sent", "joined"]
     for part in core:
         assert core[part] == orm[part], part
 

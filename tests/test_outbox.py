@@ -6,10 +6,15 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from conftest import Clock, enrol
+from conftest import STAFFED, Clock, enrol, inbound_form, post_signed
 from sqlalchemy import select
+from test_delivery import FakeTime
 
+from flows.effects import Send
+from messages.pacing import Pacer
 from scheduler.tick import run_tick
+from service import create_app
+from service.conversations import queue_message
 from service.models import Alert, Family, Message
 from service.outbox import LEASE, MAX_ATTEMPTS, backoff, drain, reconcile
 from service.wiring import Services, build_services
@@ -102,6 +107,7 @@ def test_21610_opts_out_and_nothing_more_is_tried(
 def test_bad_number_is_marked_and_the_therapist_told(
     services: Services, standin: Any, clock: Clock
 ) -> None:
+    clock.now = STAFFED
     enrolled = enrol(services)
     standin.fail_next(http_status=400, code=21211, to=enrolled.phone)
     run_tick(services)
@@ -176,3 +182,30 @@ def test_reconcile_when_twilio_cannot_be_asked_leaves_it_for_later(
     reconcile(services)
     assert rows(services)[0].status == "queued"
     assert len(standin.sent_to(enrolled.phone)) == 1
+
+
+def test_a_risk_reply_goes_ahead_of_500_routine_messages(
+    settings: Any, clock: Clock, standin: Any
+) -> None:
+    services = build_services(replace(settings, dispatch="off"), clock=clock)  # left to drain
+    client = create_app(services).test_client()
+    enrolled = enrol(services)
+    run_tick(services)  # the opening message
+    with services.db.transaction() as session:
+        found = session.scalar(select(Family))
+        assert found is not None
+        for i in range(500):
+            routine = Send("system.help", {}, "", "")
+            due = clock.now - timedelta(minutes=10, seconds=i)
+            queue_message(session, services, found, routine, due, flush=False)
+    post_signed(client, "/twilio/messages", inbound_form(enrolled.phone, "I want to kill myself"))
+    standin.reset()
+    fake = FakeTime()
+    report = drain(services, pacer=Pacer(1000, clock=fake.clock, sleep=fake.sleep))  # in turn
+    assert report.accepted == 503  # and the out-of-hours notice, in its turn
+    handed = standin.messages
+    assert handed[0].to == enrolled.phone and "116 123" in handed[0].body  # Samaritans
+    assert handed[1].to == enrolled.therapist_phone and "self harm" in handed[1].body
+    assert sum(1 for m in handed if "bravesteps sends short tips" in m.body) == 500
+    first = {m.catalogue_key: m.priority for m in rows(services) if m.priority}
+    assert first == {"risk.self_harm": 1, "system.alert_to_staff": 1}

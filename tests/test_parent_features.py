@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Clock, enrol, inbound_form, post_signed
+from conftest import STAFFED, Clock, enrol, inbound_form, post_signed
 from sqlalchemy import select
 
 from flows.effects import Context, ConversationState, MessageIn, Send, StartFlow
@@ -48,7 +48,10 @@ def test_menu_says_what_can_be_said_and_repeats_the_question(
     assert "Reply YES or NO" in bodies[1]  # the open question again
 
 
-def test_talk_to_someone_tells_the_therapist(services: Services, client: Any, standin: Any) -> None:
+def test_talk_to_someone_tells_the_therapist(
+    services: Services, client: Any, standin: Any, clock: Clock
+) -> None:
+    clock.now = STAFFED
     family = started(services)
     post_signed(client, "/twilio/messages", inbound_form(family.phone, "Talk to someone"))
     assert "get in touch" in last_body(standin, family.phone)

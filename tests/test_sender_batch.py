@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import Clock, enrol
+from conftest import STAFFED, Clock, enrol
 from sqlalchemy import select, update
 
 from messages.twilio_io import ACCEPTED, SendResult
@@ -40,6 +40,7 @@ def row_for(services: Services, phone: str) -> Message:
 
 
 def test_every_outcome_in_one_batch(unpaced: Services, standin: Any, clock: Clock) -> None:
+    clock.now = STAFFED  # the therapist's alert goes at once
     phones = [f"+4477009006{i:02d}" for i in range(6)]
     families = [enrol(unpaced, phone=phone) for phone in phones]
     retry, opted_out, invalid, dropped, fine, also_fine = phones

@@ -7,7 +7,7 @@ alert acknowledged on a phone is acknowledged here too and the escalation stops 
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -20,13 +20,16 @@ from service.models import Alert, Conversation, Family, Staff
 from service.programme import resume_after_alert
 
 URGENCY_ORDER = case((Alert.urgency == "urgent", 0), (Alert.urgency == "soon", 1), else_=2)
+# An open alert the whole rota left unacknowledged comes before the others of its urgency.
+OVERDUE_FIRST = case((and_(Alert.overdue_at.is_not(None), Alert.status == "open"), 0), else_=1)
 MAX_REPLY = 1600
 
 
 @bp.get("/alerts")
 @roles("admin", "therapist")
 def alerts() -> str:
-    """Open and acknowledged alerts of the viewer's families, most urgent and oldest first."""
+    """Open and acknowledged alerts of the viewer's families, most urgent (overdue first of those)
+    and oldest first."""
     visible = families_for(viewer()).with_only_columns(Family.id).scalar_subquery()
     with services().db.transaction() as db:
         rows = list(
@@ -36,7 +39,7 @@ def alerts() -> str:
                 .outerjoin(Conversation, Conversation.family_id == Family.id)
                 .outerjoin(Staff, Staff.id == Alert.acknowledged_by)
                 .where(Alert.status != "resolved", Alert.family_id.in_(visible))
-                .order_by(URGENCY_ORDER, Alert.created_at, Alert.id)
+                .order_by(URGENCY_ORDER, OVERDUE_FIRST, Alert.created_at, Alert.id)
             )
         )
     return render_template("admin/alerts.html", rows=rows, moment=now())
