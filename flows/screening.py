@@ -36,6 +36,10 @@ ASKED_FOR_PERSON = "asked_for_person"
 ALERT, REVIEW = "alert", "review"
 # In the review tier, the most urgent category at least this likely is the one named.
 PLAUSIBLE = 0.2
+# A message of fewer words than this ("yes", "7", "3 5") gives the model too little to judge:
+# the patterns (and the keywords) read it alone.
+MODEL_MIN_WORDS = 2
+_LETTERS = re.compile(r"[a-z]")
 
 
 @dataclass(frozen=True)
@@ -385,7 +389,8 @@ def screen(text: str, patterns: RiskPatterns, language: str = "en") -> Screening
     readings = profile.normaliser.variants(text)
     found = _by_patterns(profile, readings)
     model = profile.model
-    scores = model.score(readings[0]) if model is not None and readings[0] else None
+    enough = sum(1 for w in readings[0].split() if _LETTERS.search(w)) >= MODEL_MIN_WORDS
+    scores = model.score(readings[0]) if model is not None and enough else None
     if scores is not None and model is not None:
         found = _with_model(found, scores, model)
     person = _rule_in(profile.person, readings) is not None or (

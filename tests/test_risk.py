@@ -90,8 +90,9 @@ def test_everyday_worries_raise_nothing(services: Services, client: Any, standin
         post_signed(client, "/twilio/messages", inbound_form(family.phone, text))
     with services.db.transaction() as session:
         kinds = set(session.scalars(select(Alert.kind)).all())
-    # Answers the consent question cannot read lead, as they should, to "not understood" only.
-    assert kinds <= {"not_understood"}
+    # Answers the consent question cannot read lead, as they should, to "not understood"; the
+    # model may ask the therapist to read a borderline one (the review tier), never alert.
+    assert kinds <= {"not_understood", "please_read"}
     with services.db.transaction() as session:
         keys = session.scalars(
             select(Message.catalogue_key).where(Message.direction == "out")

@@ -1,4 +1,4 @@
-"""flows.screening: the normaliser, the patterns against the messages they were written for, the loader."""
+"""flows.screening: the normaliser, the patterns against their own messages, the loader."""
 
 from __future__ import annotations
 

@@ -54,7 +54,9 @@ def test_disclosures_an_audit_found_missed_now_alert(
     clock.now = STAFFED
     family = enrol(services, child_name="Rosalind")
     run_tick(services)
-    assert post_signed(client, "/twilio/messages", inbound_form(family.phone, text)).status_code == 200
+    assert (
+        post_signed(client, "/twilio/messages", inbound_form(family.phone, text)).status_code == 200
+    )
     [alert] = _alerts(services)
     assert URGENCY.index(alert.kind) <= URGENCY.index(category), (text, alert.kind)
     assert alert.rule  # what raised it, for the clinical safety officer
@@ -195,7 +197,7 @@ def borderline(services: Services) -> Services:
             "trained_on": "-",
             "classes": classes,
             "intercept": [3.0, 0, 0, 0, 0, 0, 0],
-            "weights": {"w:wobbly": [0, 0, 0, 0, 0, 0, 9.0]},
+            "weights": {"w:wobbly": [0, 0, 0, 0, 0, 0, 40.0]},
             "thresholds": {"alert": {c: 0.99 for c in classes[1:]}, "review": 0.4},
         }
     )

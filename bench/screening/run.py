@@ -69,7 +69,10 @@ def table(split: dict[str, list[str]], patterns: object) -> list[str]:
     lines.append(f"| **all risk** | {total} | {cell(reached, total)} | {cell(alerted, total)} |")
     person = results.get("person", [])
     asked = sum(s.person or reaches(s) for s in person)
-    lines += ["", f"Asking for a person (`person`), reaching the therapist: {cell(asked, len(person))}"]
+    lines += [
+        "",
+        f"Asking for a person (`person`), reaching the therapist: {cell(asked, len(person))}",
+    ]
     none = results.get("none", [])
     lines += [
         "",
@@ -93,10 +96,11 @@ def timing(messages: list[str], patterns: object, rounds: int = 5) -> str:
             screen(message, patterns)  # type: ignore[arg-type]
             times.append(time.perf_counter() - start)
     times.sort()
+    median, p99 = statistics.median(times) * 1000, times[int(len(times) * 0.99)] * 1000
     return (
-        f"Screening time per message (patterns and model): median "
-        f"{statistics.median(times) * 1000:.3f} ms, p99 {times[int(len(times) * 0.99)] * 1000:.3f} ms, "
-        f"max {times[-1] * 1000:.3f} ms, over {len(messages)} messages x {rounds}."
+        f"Screening time per message (patterns and model): median {median:.3f} ms, "
+        f"p99 {p99:.3f} ms, max {times[-1] * 1000:.3f} ms, "
+        f"over {len(messages)} messages x {rounds}."
     )
 
 
