@@ -88,6 +88,6 @@ def test_the_frozen_split_reaches_a_person_for_nearly_every_risky_message() -> N
     people = [s for lab, s in got if lab == "person"]
     assert _rate(sum(s.person or s.tier != "none" for s in people), len(people)) >= 0.95
     none = [s for lab, s in got if lab == "none"]
-    assert _rate(sum(s.tier in (ALERT, REVIEW) for s in none), len(none)) <= 0.36  # bar: 0.08
+    assert _rate(sum(s.tier in (ALERT, REVIEW) for s in none), len(none)) <= 0.27  # bar: 0.08
     urgent_alarms = sum(s.tier == ALERT and URGENCY[s.category] <= 2 for s in none)
     assert _rate(urgent_alarms, len(none)) <= 0.03  # bar: 0.02
