@@ -36,9 +36,9 @@ ASKED_FOR_PERSON = "asked_for_person"
 ALERT, REVIEW = "alert", "review"
 # In the review tier, the most urgent category at least this likely is the one named.
 PLAUSIBLE = 0.2
-# A message of fewer words than this ("yes", "7", "3 5") gives the model too little to judge:
-# the patterns (and the keywords) read it alone.
-MODEL_MIN_WORDS = 2
+# A message of fewer words than this ("yes please", "7", "3 5") gives the model too little to
+# judge: the patterns (and the keywords) read it alone.
+MODEL_MIN_WORDS = 3
 _LETTERS = re.compile(r"[a-z]")
 
 
@@ -394,14 +394,20 @@ def screen(text: str, patterns: RiskPatterns, language: str = "en") -> Screening
     if scores is not None and model is not None:
         found = _with_model(found, scores, model)
     person = _rule_in(profile.person, readings) is not None or (
-        scores is not None
-        and model is not None
-        and scores.probabilities.get(PERSON, 0.0) >= model.thresholds.alert.get(PERSON, 1.0)
+        scores is not None and model is not None and _asks_for_person(scores, model)
     )
     about = _whose(readings[0]) if found.category == "self_harm" else "parent"
     if person or about != "parent":
         found = replace(found, person=person, about=about)
     return found
+
+
+def _asks_for_person(scores: Scores, model: RiskModel) -> bool:
+    """The model reads a request for a person only as its likeliest class (an answer that merely
+    looks like one, "walk to school alone", goes to the flow)."""
+    p = scores.probabilities
+    likeliest = max(p, key=lambda c: p[c])
+    return likeliest == PERSON and p[PERSON] >= model.thresholds.alert.get(PERSON, 1.0)
 
 
 def _with_model(found: Screening, scores: Scores, model: RiskModel) -> Screening:

@@ -223,7 +223,10 @@ def test_goal_rating_down_three_raises_an_alert(
     post_signed(client, "/twilio/messages", inbound_form(family.phone, "5"))  # goal 8 -> 5
     assert any("Some weeks are harder" in m.body for m in standin.sent_to(family.phone)[-3:])
     with services.db.transaction() as session:
-        assert session.scalars(select(Alert.kind)).all() == ["getting_worse"]
+        kinds = session.scalars(select(Alert.kind)).all()
+    # The goal's words may be read as borderline by the screening's model (a "please read": see
+    # bench/README.md on its false alarms); the rating's drop is what this test is about.
+    assert [k for k in kinds if k != "please_read"] == ["getting_worse"]
 
 
 def test_two_missed_check_ins_bring_one_nudge_and_an_alert(

@@ -213,7 +213,7 @@ def test_a_borderline_message_gets_the_normal_reply_a_help_line_and_a_please_rea
     family = enrol(borderline)
     run_tick(borderline)
     client = create_app(borderline).test_client()
-    post_signed(client, "/twilio/messages", inbound_form(family.phone, "feeling wobbly"))
+    post_signed(client, "/twilio/messages", inbound_form(family.phone, "feeling a bit wobbly"))
     [alert] = _alerts(borderline)
     assert alert.kind == "please_read" and alert.urgency == "routine"
     assert alert.rule == "model:en-test" and alert.score is not None and alert.score > 0.4
