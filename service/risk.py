@@ -37,6 +37,30 @@ def reply_key(result: Screening) -> str | None:
     return key
 
 
+def _reply(session: Session, services: Services, family: Family, key: str, now: datetime) -> int:
+    """Queue the catalogue message ``key`` to the parent at once, with the family's words."""
+    variables = dict(context_for(family, now).family)
+    return queue_message(
+        session, services, family, Send(key, variables, "", "", reply=True), now
+    ).id
+
+
+def _alert(
+    session: Session,
+    services: Services,
+    family: Family,
+    kind: str,
+    message: Message,
+    result: Screening,
+    now: datetime,
+) -> list[int]:
+    """Raise ``kind`` with what the screening found (rule, score); the staff texts it queued."""
+    _, notices = raise_alert(
+        session, services, family, kind, now, inbound=message, rule=result.rule, score=result.score
+    )
+    return [n.id for n in notices]
+
+
 def act_on_alert(
     session: Session,
     services: Services,
@@ -46,28 +70,11 @@ def act_on_alert(
     now: datetime,
 ) -> list[int]:
     """A risky message: the numbers to the parent at once, the alert, the programme held."""
-    variables = dict(context_for(family, now).family)
-    outbox: list[int] = []
     key = reply_key(result)
-    if key:
-        sent = queue_message(
-            session, services, family, Send(key, variables, "", "", reply=True), now
-        )
-        outbox.append(sent.id)
+    outbox = [_reply(session, services, family, key, now)] if key else []
     if not staffed_now(services, now):
-        notice = Send(OUT_OF_HOURS_KEY, variables, "", "", reply=True)
-        outbox.append(queue_message(session, services, family, notice, now).id)
-    _, notices = raise_alert(
-        session,
-        services,
-        family,
-        result.category,
-        now,
-        inbound=message,
-        rule=result.rule,
-        score=result.score,
-    )
-    outbox.extend(n.id for n in notices)
+        outbox.append(_reply(session, services, family, OUT_OF_HOURS_KEY, now))
+    outbox += _alert(session, services, family, result.category, message, result, now)
     if rule_for(result.category).pauses_programme:
         hold_for_alert(family)
     log.info("family %s: screening rule %s (%s)", family.ref, result.rule, result.category)
@@ -84,20 +91,8 @@ def act_on_review(
 ) -> list[int]:
     """A borderline message, after the flow's own reply: one line on help now, and a "please read"
     to the therapist."""
-    variables = dict(context_for(family, now).family)
-    line = Send(f"review.{result.category}", variables, "", "", reply=True)
-    outbox = [queue_message(session, services, family, line, now).id]
-    _, notices = raise_alert(
-        session,
-        services,
-        family,
-        REVIEW_ALERT,
-        now,
-        inbound=message,
-        rule=result.rule,
-        score=result.score,
-    )
-    outbox.extend(n.id for n in notices)
+    outbox = [_reply(session, services, family, f"review.{result.category}", now)]
+    outbox += _alert(session, services, family, REVIEW_ALERT, message, result, now)
     log.info("family %s: review, %s (%s)", family.ref, result.rule, result.category)
     return outbox
 
