@@ -392,6 +392,21 @@ def test_the_lock_counts_misses_within_15_minutes() -> None:
     assert locked_until(close, close[-1] + timedelta(minutes=15)) is None
 
 
+def take_path(monkeypatch: pytest.MonkeyPatch, path: str) -> list[bool]:
+    """Send every message the webhook's Core path ("core") or the ORM path ("orm"); the list
+    records, per message, whether the Core path took it."""
+    taken: list[bool] = []
+    real = inbound_core.handle
+
+    def handle(*args: Any) -> Any:
+        queued = None if path == "orm" else real(*args)
+        taken.append(queued is not None)
+        return queued
+
+    monkeypatch.setattr(inbound_core, "handle", handle)
+    return taken
+
+
 # ---- a second alert of a kind joins the open one -----------------------------------------------
 
 
@@ -407,15 +422,7 @@ def test_asking_three_times_makes_one_alert_until_it_is_acknowledged(
     clock.now = STAFFED
     family = enrol(services)
     run_tick(services)
-    taken: list[bool] = []
-    real = inbound_core.handle
-
-    def handle(*args: Any) -> Any:
-        queued = None if path == "orm" else real(*args)
-        taken.append(queued is not None)
-        return queued
-
-    monkeypatch.setattr(inbound_core, "handle", handle)
+    taken = take_path(monkeypatch, path)
     for _ in range(3):
         post_signed(client, "/twilio/messages", inbound_form(family.phone, "talk to someone"))
         clock.advance(seconds=20)
@@ -550,15 +557,7 @@ def test_a_routine_alert_out_of_hours_texts_staff_when_the_office_opens(
     clock.now = FRIDAY_6PM
     family = enrol(services, child_name="Rosalind")
     run_tick(services)
-    taken: list[bool] = []
-    real = inbound_core.handle
-
-    def handle(*args: Any) -> Any:
-        queued = None if path == "orm" else real(*args)
-        taken.append(queued is not None)
-        return queued
-
-    monkeypatch.setattr(inbound_core, "handle", handle)
+    taken = take_path(monkeypatch, path)
     post_signed(client, "/twilio/messages", inbound_form(family.phone, "talk to someone"))
     assert taken == [path == "core"]
     assert standin.sent_to(family.therapist_phone) == []
