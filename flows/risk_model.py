@@ -62,6 +62,9 @@ class Thresholds:
 
     alert: dict[str, float]  # per risk category (and ``person``)
     review: float  # the summed probability of the risk categories
+    # Below this summed risk probability the model does not bear out a pattern's urgent alert
+    # (immediate danger, child protection, self-harm): it becomes a review (0: every one stands).
+    corroborate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,9 @@ class RiskModel:
             raise ValueError(f"feature set {self.features}; this code reads 1 and 2")
         raw = data["thresholds"]
         self.thresholds = Thresholds(
-            {k: float(v) for k, v in raw["alert"].items()}, float(raw["review"])
+            {k: float(v) for k, v in raw["alert"].items()},
+            float(raw["review"]),
+            float(raw.get("corroborate", 0.0)),
         )
 
     def score(self, reading: str) -> Scores:

@@ -36,6 +36,11 @@ ASKED_FOR_PERSON = "asked_for_person"
 ALERT, REVIEW = "alert", "review"
 # In the review tier, the most urgent category at least this likely is the one named.
 PLAUSIBLE = 0.2
+# A pattern's alert in these categories is urgent (minutes to hours); where the model, reading
+# the whole message, finds it very unlikely to be risk at all (the model's ``corroborate``), the
+# message goes to the review tier instead: the parent still gets the line with where to get help
+# now and the therapist a "please read", and the urgent rota is kept for what is plausibly urgent.
+CORROBORATED = ("immediate_danger", "child_protection", "self_harm")
 # A message of fewer words than this ("yes please", "7", "3 5") gives the model too little to
 # judge: the patterns (and the keywords) read it alone.
 MODEL_MIN_WORDS = 3
@@ -421,7 +426,13 @@ def _with_model(found: Screening, scores: Scores, model: RiskModel) -> Screening
         if p.get(name, 0.0) >= limits.get(name, 1.0):
             return Screening(name, f"model:{model.version}", ALERT, round(p[name], 4))
     if found.category != NONE:
-        return replace(found, score=round(p.get(found.category, 0.0), 4))
+        score = round(p.get(found.category, 0.0), 4)
+        if (
+            found.category in CORROBORATED
+            and scores.risk(CATEGORIES) < model.thresholds.corroborate
+        ):
+            return replace(found, tier=REVIEW, score=score)
+        return replace(found, score=score)
     if scores.risk(CATEGORIES) < model.thresholds.review:
         return found
     likely = [c for c in CATEGORIES if p.get(c, 0.0) >= PLAUSIBLE]

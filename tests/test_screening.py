@@ -165,3 +165,50 @@ def test_other_language_adds_to_english(tmp_path: Path) -> None:
     assert screen("chcę umrzeć", patterns, "pl").category == "self_harm"
     assert screen("i want to die", patterns, "pl").category == "self_harm"
     assert screen("chcę umrzeć", patterns, "en").category == "none"
+
+
+def _model_finding_everyday(word: str, corroborate: float) -> Any:
+    """A model sure that any message with ``word`` is everyday and unsure of the rest."""
+    from flows.risk_model import RiskModel
+
+    classes = ["none", "person", *CATEGORIES]
+    return RiskModel(
+        {
+            "format": 1,
+            "version": "en-test",
+            "trained_on": "-",
+            "classes": classes,
+            "intercept": [0.0] * len(classes),
+            "weights": {f"w:{word}": [400.0, 0, 0, 0, 0, 0, 0]},
+            "thresholds": {
+                "alert": {c: 0.99 for c in classes[1:]},
+                "review": 0.99,
+                "corroborate": corroborate,
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("corroborate", "tier"),
+    [(0.0, "alert"), (0.2, "review")],
+)
+def test_an_urgent_pattern_the_model_finds_plainly_everyday_goes_to_review(
+    corroborate: float, tier: str
+) -> None:
+    patterns = RULES_ONLY.with_models({"en": _model_finding_everyday("dishwasher", corroborate)})
+    found = screen("he is holding a knife, found it in the dishwasher", patterns)
+    assert found.category == "immediate_danger" and found.rule == "weapon-present"
+    assert found.tier == tier
+    # Without the everyday word the model is unsure (risk 5/7), so the pattern's alert stands.
+    unsure = screen("he is holding a knife in the kitchen", patterns)
+    assert (unsure.category, unsure.tier) == ("immediate_danger", "alert")
+
+
+def test_corroboration_leaves_the_less_urgent_categories_and_short_messages_alone() -> None:
+    patterns = RULES_ONLY.with_models({"en": _model_finding_everyday("dishwasher", 0.2)})
+    # domestic abuse is not an urgent category: its pattern's alert stands
+    found = screen("he checks my phone every night and the dishwasher", patterns)
+    assert (found.category, found.tier) == ("domestic_abuse", "alert")
+    # under three words the model does not read the message at all
+    assert screen("999", patterns).tier == "alert"
