@@ -6,6 +6,7 @@ clock is injectable so tests never sleep.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,6 +118,21 @@ def make_gateway(settings: Settings) -> Gateway:
     return HeldGateway()
 
 
+def risk_patterns(directory: Path = RISK_DIR) -> RiskPatterns:
+    """The risk patterns and models of ``directory``, read once per process while its files stay
+    as they are (the English model takes about a second to read; each web worker, the scheduler
+    and every test's services share what was read)."""
+    stamp = tuple(
+        sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in directory.iterdir())
+    )
+    return _read_risk(str(directory), stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_risk(directory: str, stamp: tuple[tuple[str, int, int], ...]) -> RiskPatterns:
+    return load_patterns(Path(directory))
+
+
 @dataclass
 class Services:
     """Everything one process needs to handle messages and timed work."""
@@ -126,7 +142,7 @@ class Services:
     flows: FlowSet
     catalogue: Catalogue
     gateway: Gateway
-    risk: RiskPatterns = field(default_factory=lambda: load_patterns(RISK_DIR))
+    risk: RiskPatterns = field(default_factory=lambda: risk_patterns())
     calendar: Calendar = field(default_factory=lambda: Calendar(()))
     templates: dict[str, Template] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=utcnow)
@@ -160,7 +176,7 @@ def build_services(
     flowset, catalogue = load_content(settings)
     calendar, templates = load_schedule(settings, flowset, catalogue)
     try:
-        risk = load_patterns(RISK_DIR)
+        risk = risk_patterns()
     except SourceError as exc:
         raise ContentError([str(exc)]) from None
     return Services(

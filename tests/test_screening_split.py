@@ -36,6 +36,7 @@ def _key(text: str) -> str:
 
 TRAIN = _messages(yaml.safe_load((DATA / "train.yaml").read_text(encoding="utf-8")))
 TEST = _messages(yaml.safe_load((DATA / "test.yaml").read_text(encoding="utf-8")))
+VALIDATION = _messages(yaml.safe_load((DATA / "validation.yaml").read_text(encoding="utf-8")))
 
 
 def test_the_test_split_is_frozen() -> None:
@@ -45,6 +46,14 @@ def test_the_test_split_is_frozen() -> None:
 def test_training_and_test_share_no_message() -> None:
     shared = {_key(t) for _, t in TRAIN} & {_key(t) for _, t in TEST}
     assert shared == set(), sorted(shared)[:5]
+
+
+def test_the_validation_split_shares_no_message_with_training_or_test() -> None:
+    """Held apart from the model it measures (folding it into train.yaml ends its use)."""
+    kept = {_key(t) for _, t in VALIDATION}
+    for other in (TRAIN, TEST):
+        shared = kept & {_key(t) for _, t in other}
+        assert shared == set(), sorted(shared)[:5]
 
 
 def test_the_model_is_built_from_the_training_split_as_it_is() -> None:
@@ -71,10 +80,11 @@ def _rate(hits: int, total: int) -> float:
     return hits / total if total else 0.0
 
 
-def test_the_frozen_split_reaches_a_person_for_nearly_every_risky_message() -> None:
-    """On words the screening was never tuned on (figures: bench/README.md). Reach, the safety
-    bar, holds; the false-alarm and urgent-alert bars of issue 14 do not yet, so only guards
-    against them getting worse are asserted here, at the levels measured on 2026-12-02."""
+def test_the_frozen_split_meets_the_screening_bars() -> None:
+    """Issue 14's bars, on words the screening was never tuned on (figures: bench/README.md):
+    risky messages reach a person (alert or review) >= 0.97, immediate danger and child
+    protection each >= 0.97 and an urgent alert >= 0.90; everyday messages flagged <= 8 %, an
+    urgent alert <= 2 %; a request for a person reaches the therapist >= 0.95."""
     patterns = load_patterns(ROOT / "flows" / "risk")
     got = [(label, screen(text, patterns)) for label, text in TEST]
     risky = [(lab, s) for lab, s in got if lab in CATEGORIES]
@@ -84,10 +94,10 @@ def test_the_frozen_split_reaches_a_person_for_nearly_every_risky_message() -> N
         mine = [s for lab, s in risky if lab == label]
         assert _rate(sum(s.tier in (ALERT, REVIEW) for s in mine), len(mine)) >= 0.97, label
         urgent = sum(s.tier == ALERT and URGENCY[s.category] <= URGENCY[label] for s in mine)
-        assert _rate(urgent, len(mine)) >= 0.45, label  # guard; the bar is 0.90
+        assert _rate(urgent, len(mine)) >= 0.90, label
     people = [s for lab, s in got if lab == "person"]
     assert _rate(sum(s.person or s.tier != "none" for s in people), len(people)) >= 0.95
     none = [s for lab, s in got if lab == "none"]
-    assert _rate(sum(s.tier in (ALERT, REVIEW) for s in none), len(none)) <= 0.27  # bar: 0.08
+    assert _rate(sum(s.tier in (ALERT, REVIEW) for s in none), len(none)) <= 0.08
     urgent_alarms = sum(s.tier == ALERT and URGENCY[s.category] <= 2 for s in none)
-    assert _rate(urgent_alarms, len(none)) <= 0.03  # bar: 0.02
+    assert _rate(urgent_alarms, len(none)) <= 0.02
