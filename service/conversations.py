@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
+from flows.care import is_getting_worse
 from flows.effects import (
     CancelWakes,
     Context,
@@ -458,9 +459,6 @@ def audio_url(services: Services, key: str, language: str) -> str | None:
     return f"{services.settings.public_url or ''}/audio/{entry.language}/{entry.audio}"
 
 
-WORSE_BY = 3.0
-
-
 def getting_worse(
     session: Session,
     services: Services,
@@ -479,10 +477,7 @@ def getting_worse(
     )
     if previous is None:
         return
-    worse = (name.startswith("goal") and previous - value >= WORSE_BY) or (
-        name == "worry" and value - previous >= WORSE_BY
-    )
-    if not worse:
+    if not is_getting_worse(name, previous, value):
         return
     alert, notices = raise_alert(session, services, family, "getting_worse", now)
     applied.alerts.append(alert.id)

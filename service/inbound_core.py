@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Table, bindparam, exists, insert, literal, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
+from flows.care import is_getting_worse
 from flows.conversation import handle_message
 from flows.effects import (
     CancelWakes,
@@ -62,7 +63,6 @@ from service.alerts import (
     therapist_only,
 )
 from service.conversations import (
-    WORSE_BY,
     _sync_family,
     make_context,
     outbox_values,
@@ -474,7 +474,7 @@ def _handled_here(
                 previous = prepared(connection, PREVIOUS_MEASURE).scalar(
                     connection, {"family_id": family_id, "name": effect.name}
                 )
-            if previous is not None and _worse(effect.name, previous, effect.value):
+            if previous is not None and is_getting_worse(effect.name, previous, effect.value):
                 return False
             earlier[effect.name] = effect.value
         elif isinstance(effect, RaiseAlert):
@@ -487,13 +487,6 @@ def _handled_here(
         elif not isinstance(effect, HANDLED + LOGGED):
             return False
     return True
-
-
-def _worse(name: str, previous: float, value: float) -> bool:
-    """As ``conversations.getting_worse``."""
-    return (name.startswith("goal") and previous - value >= WORSE_BY) or (
-        name == "worry" and value - previous >= WORSE_BY
-    )
 
 
 class FamilyView:
