@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
+from flows.care import ROTA, URGENCY_RANK, Rule, rule_for
 from messages.segments import count_segments
 from service.fastsql import table_of
 from service.models import (
@@ -40,48 +41,10 @@ from service.wiring import Services
 
 log = logging.getLogger("bravesteps.alerts")
 
-ROTA = ("therapist", "duty", "safeguarding", "lead")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What an alert kind means: who hears first, how urgent, and how long they have."""
-
-    roles: tuple[str, ...]
-    urgency: str  # urgent | soon | routine
-    within: str  # "15 minutes" | "same working day" | "<n> working hours" | "<n> working days"
-    reply: str | None = None  # the catalogue key sent to the parent at once
-    pauses_programme: bool = False
-
-
-RULES: dict[str, Rule] = {
-    "immediate_danger": Rule(
-        ("duty", "safeguarding"), "urgent", "15 minutes", "risk.immediate_danger", True
-    ),
-    "child_protection": Rule(
-        ("safeguarding", "therapist"), "urgent", "same working day", "risk.child_protection", True
-    ),
-    "self_harm": Rule(("therapist",), "urgent", "4 working hours", "risk.self_harm", True),
-    "domestic_abuse": Rule(("therapist",), "soon", "1 working days", "risk.domestic_abuse"),
-    "parent_distress": Rule(("therapist",), "soon", "1 working days", "risk.parent_distress"),
-    "getting_worse": Rule(("therapist",), "routine", "2 working days", "system.getting_worse"),
-    "quiet": Rule(("therapist",), "routine", "3 working days"),
-    "asked_for_person": Rule(("therapist",), "routine", "1 working days"),
-    "not_understood": Rule(("therapist",), "routine", "1 working days"),
-    # A borderline message (the screening's review tier), and what cannot be screened.
-    "please_read": Rule(("therapist",), "routine", "1 working days"),
-    "please_listen": Rule(("therapist",), "routine", "1 working days"),  # a parent's voice note
-    "please_look": Rule(("therapist",), "routine", "1 working days"),  # a picture or a video
-}
-DEFAULT_RULE = Rule(("therapist",), "routine", "1 working days")
-RISK_KEYS = tuple(
-    rule.reply for rule in RULES.values() if rule.reply and rule.reply.startswith("risk.")
-)
 OUT_OF_HOURS_KEY = "system.not_watched_now"
 ALERT_KEY = "system.alert_to_staff"
 OVERDUE_KEY = "system.alert_overdue"
 OVERDUE_EVERY = timedelta(hours=1)  # an overdue alert is told again this often until someone has it
-URGENCY_RANK = {"routine": 0, "soon": 1, "urgent": 2}
 
 _ALERTS = table_of(Alert)
 # The family's open alert of a kind (the most urgent, then the newest), that a new one may join:
@@ -102,11 +65,6 @@ OPEN_ALERT = (
     )
     .limit(1)
 )
-
-
-def rule_for(kind: str) -> Rule:
-    """The rule for an alert kind (flows may raise kinds of their own: routine, therapist)."""
-    return RULES.get(kind, DEFAULT_RULE)
 
 
 def deadline(services: Services, rule: Rule, now: datetime) -> datetime:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from flows.care import is_getting_worse
+from flows.care import is_getting_worse, rule_for
 from flows.effects import (
     CancelWakes,
     Context,
@@ -38,7 +38,7 @@ from flows.effects import (
 )
 from flows.runtime import WEEKDAYS
 from messages.segments import count_segments
-from service.alerts import raise_alert, rule_for
+from service.alerts import raise_alert
 from service.models import (
     PRIORITY_FIRST,
     PRIORITY_NORMAL,

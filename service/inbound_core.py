@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Table, bindparam, exists, insert, literal, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from flows.care import is_getting_worse
+from flows.care import is_getting_worse, rule_for
 from flows.conversation import handle_message
 from flows.effects import (
     CancelWakes,
@@ -57,7 +57,6 @@ from service.alerts import (
     alert_text,
     alert_to_join,
     alert_values,
-    rule_for,
     staff_message_values,
     text_due,
     therapist_only,

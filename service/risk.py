@@ -16,9 +16,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from flows.care import rule_for
 from flows.effects import Send
 from flows.screening import Screening
-from service.alerts import OUT_OF_HOURS_KEY, raise_alert, rule_for, staffed_now
+from service.alerts import OUT_OF_HOURS_KEY, raise_alert, staffed_now
 from service.conversations import context_for, queue_message
 from service.models import Family, Message
 from service.programme import hold_for_alert

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from test_concurrency import at_once
 from test_schedule import DATA, consent, run_until
 
+from flows.care import RULES, Rule
 from scheduler.tick import run_tick
 from service import create_app, inbound_core
-from service.alerts import RULES, Rule, alert_to_join, deadline, locked_until, raise_alert
+from service.alerts import alert_to_join, deadline, locked_until, raise_alert
 from service.models import (
     Alert,
     AlertEvent,
