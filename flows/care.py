@@ -1,5 +1,6 @@
 """The programme's care rules, without the database: what each kind of alert means (who hears
-first, how urgent, by when, what the parent is sent) and when a family is getting worse.
+first, how urgent, by when, what the parent is sent), when a family is getting worse, when a quiet
+family is nudged, and in which weeks the therapist is asked to call.
 
 Pure: the shell reads what a rule needs, asks it, and writes what it decides (an alert, a reply).
 The rules are programme.md's risk table.
@@ -8,6 +9,7 @@ The rules are programme.md's risk table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 # A goal rating down by this much or more, or the worry rating up by as much, since the last
 # rating of the same measure is "getting worse" (programme.md's risk table: a supportive message
@@ -66,3 +68,62 @@ URGENCY_RANK = {"routine": 0, "soon": 1, "urgent": 2}
 def rule_for(kind: str) -> Rule:
     """The rule for an alert kind (flows may raise kinds of their own: routine, therapist)."""
     return RULES.get(kind, DEFAULT_RULE)
+
+
+# A person checks in: the therapist is asked to call in these weeks of the programme.
+CALL_WEEKS = frozenset({1, 2, 4, 6, 8})
+# A family silent this long gets one friendly nudge and the therapist is told; so does one that
+# misses this many check-ins in a row.
+SILENT_FOR = timedelta(days=7)
+MISSED_IN_A_ROW = 2
+# The silence check runs a day after the 7 days, so a parent who answers each weekly check-in is
+# never chased.
+GRACE = timedelta(days=1)
+
+
+def prompts_a_call(week: object) -> bool:
+    """Whether the first day of ``week`` asks the therapist to call."""
+    return week in CALL_WEEKS
+
+
+@dataclass(frozen=True)
+class Silence:
+    """What a silence check decides: nudge the family (and tell the therapist) or not, and when to
+    check again (None: never, the family is not in the programme)."""
+
+    nudge: bool
+    check_again_at: datetime | None
+
+
+def check_silence(
+    *,
+    last_heard: datetime | None,
+    consented_at: datetime | None,
+    held: bool,
+    nudged: bool,
+    now: datetime,
+) -> Silence:
+    """Seven days without a word from a family in the programme: one nudge until the parent writes
+    again (``nudged``); a family a person holds (``held``) is never nudged automatically."""
+    last = last_heard or consented_at
+    if consented_at is None or last is None:
+        return Silence(False, None)
+    if held:
+        last = now
+    if now - last < SILENT_FOR:
+        return Silence(False, last + SILENT_FOR + GRACE)
+    return Silence(not nudged, now + SILENT_FOR)
+
+
+@dataclass(frozen=True)
+class MissedCheckIn:
+    """A check-in went unanswered: the family's count of them in a row, and whether to nudge."""
+
+    in_a_row: int
+    nudge: bool
+
+
+def missed_check_in(in_a_row_before: int, *, nudged: bool) -> MissedCheckIn:
+    """The second check-in missed in a row brings one nudge (none while one is unanswered)."""
+    in_a_row = in_a_row_before + 1
+    return MissedCheckIn(in_a_row, in_a_row >= MISSED_IN_A_ROW and not nudged)

@@ -7,11 +7,12 @@ friendly nudge and the therapist is told.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from flows import care
 from flows.effects import Send
 from service.alerts import next_staffed, queue_staff_message, raise_alert
 from service.conversations import context_for, queue_message
@@ -19,11 +20,6 @@ from service.models import DueWork, Family
 from service.programme import due_work_row
 from service.wiring import Services
 
-CALL_WEEKS = frozenset({1, 2, 4, 6, 8})
-SILENT_FOR = timedelta(days=7)
-# Checked a day after the 7 days, so a parent who answers each weekly check-in is never chased.
-GRACE = timedelta(days=1)
-MISSED_IN_A_ROW = 2
 NUDGE_KEY = "system.nudge"
 CALL_KEY = "system.call_prompt"
 
@@ -34,7 +30,7 @@ def call_prompt(
     """The first day of a call week: ask the therapist to call, in their working hours."""
     week = payload.get("week")
     therapist = family.therapist
-    if week not in CALL_WEEKS or therapist is None or not therapist.active:
+    if not care.prompts_a_call(week) or therapist is None or not therapist.active:
         return []
     when = next_staffed(services, now)
     link = (services.settings.public_url or "") + f"/admin/families/{family.ref}"
@@ -55,14 +51,12 @@ def heard_from(family: Family) -> None:
 def first_silence_check(family: Family, now: datetime) -> dict[str, Any]:
     """The 7-day check the programme starts with, as a ``due_work`` row; it moves itself on."""
     key = f"silence:{family.id}:{family.calendar_generation}"
-    return due_work_row(family.id, "silence", {}, now + SILENT_FOR + GRACE, key, now)
+    return due_work_row(family.id, "silence", {}, now + care.SILENT_FOR + care.GRACE, key, now)
 
 
 def _nudge_and_alert(
     session: Session, services: Services, family: Family, now: datetime
 ) -> list[int]:
-    if family.nudged_at is not None:
-        return []  # one nudge until the parent writes again
     family.nudged_at = now
     context = context_for(family, now)
     nudge = queue_message(
@@ -76,35 +70,30 @@ def missed_check_in(
     session: Session, services: Services, family: Family, now: datetime
 ) -> list[int]:
     """A check-in went unanswered; the second in a row brings a nudge and an alert."""
-    family.missed_check_ins += 1
-    if family.missed_check_ins < MISSED_IN_A_ROW:
-        return []
-    return _nudge_and_alert(session, services, family, now)
+    decided = care.missed_check_in(family.missed_check_ins, nudged=family.nudged_at is not None)
+    family.missed_check_ins = decided.in_a_row
+    return _nudge_and_alert(session, services, family, now) if decided.nudge else []
 
 
 def check_silence(session: Session, services: Services, family: Family, now: datetime) -> list[int]:
-    """Seven days without a word from a family in the programme."""
-    last = family.last_inbound_at or family.consent_at
-    if family.consent_at is None or last is None:
+    """Seven days without a word from a family in the programme (``care.check_silence``)."""
+    decided = care.check_silence(
+        last_heard=family.last_inbound_at,
+        consented_at=family.consent_at,
+        held=family.status == "held",
+        nudged=family.nudged_at is not None,
+        now=now,
+    )
+    if decided.check_again_at is None:
         return []
-    if family.status == "held":
-        last = now  # a person is already looking after this family: no automatic nudge
-    if now - last < SILENT_FOR:
-        # The parent wrote since this check was set: look again 7 days (and a day) after that.
-        session.add(
-            DueWork(
-                family_id=family.id,
-                kind="silence",
-                payload={},
-                due_at=last + SILENT_FOR + GRACE,
-                created_at=now,
-            )
-        )
-        return []
-    outbox = _nudge_and_alert(session, services, family, now)
+    outbox = _nudge_and_alert(session, services, family, now) if decided.nudge else []
     session.add(
         DueWork(
-            family_id=family.id, kind="silence", payload={}, due_at=now + SILENT_FOR, created_at=now
+            family_id=family.id,
+            kind="silence",
+            payload={},
+            due_at=decided.check_again_at,
+            created_at=now,
         )
     )
     return outbox
