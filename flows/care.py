@@ -1,6 +1,7 @@
 """The programme's care rules, without the database: what each kind of alert means (who hears
-first, how urgent, by when, what the parent is sent), when a family is getting worse, when a quiet
-family is nudged, and in which weeks the therapist is asked to call.
+first, how urgent, by when, what the parent is sent), what a risky or borderline message or an
+unreadable one brings, when a family is getting worse, when a quiet family is nudged, and in
+which weeks the therapist is asked to call.
 
 Pure: the shell reads what a rule needs, asks it, and writes what it decides (an alert, a reply).
 The rules are programme.md's risk table.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from flows.screening import Screening
 
 # A goal rating down by this much or more, or the worry rating up by as much, since the last
 # rating of the same measure is "getting worse" (programme.md's risk table: a supportive message
@@ -127,3 +130,46 @@ def missed_check_in(in_a_row_before: int, *, nudged: bool) -> MissedCheckIn:
     """The second check-in missed in a row brings one nudge (none while one is unanswered)."""
     in_a_row = in_a_row_before + 1
     return MissedCheckIn(in_a_row, in_a_row >= MISSED_IN_A_ROW and not nudged)
+
+
+# What the parent is told outside staffed hours, after the crisis numbers: nobody is reading now.
+OUT_OF_HOURS_KEY = "system.not_watched_now"
+# The routine alert of the review tier (a borderline message).
+REVIEW_ALERT = "please_read"
+
+
+@dataclass(frozen=True)
+class RiskResponse:
+    """What a screened message brings: the catalogue keys sent to the parent at once (in order),
+    the alert raised, and whether the programme waits for a person."""
+
+    replies: tuple[str, ...]
+    alert: str
+    holds_programme: bool = False
+
+
+def respond_to_alert(found: Screening, *, staffed: bool) -> RiskResponse:
+    """A risky message: the numbers for its category (self-harm about the child has its own),
+    "nobody is reading now" outside staffed hours, the category's alert, and for an urgent one the
+    programme held."""
+    rule = rule_for(found.category)
+    key = rule.reply
+    if key == "risk.self_harm" and found.about == "child":
+        key = "risk.self_harm_child"
+    replies: tuple[str, ...] = (key,) if key else ()
+    if not staffed:
+        replies += (OUT_OF_HOURS_KEY,)
+    return RiskResponse(replies, found.category, rule.pauses_programme)
+
+
+def respond_to_review(found: Screening) -> RiskResponse:
+    """A borderline message, after the flow's own reply: one line on help now for its category,
+    and a "please read" to the therapist."""
+    return RiskResponse((f"review.{found.category}",), REVIEW_ALERT)
+
+
+def respond_to_media(content_types: list[str]) -> RiskResponse:
+    """A voice note, picture or video cannot be screened: the therapist is asked to listen (any
+    audio) or to look."""
+    listen = any(t.startswith("audio") for t in content_types)
+    return RiskResponse((), "please_listen" if listen else "please_look")

@@ -41,7 +41,6 @@ from service.wiring import Services
 
 log = logging.getLogger("bravesteps.alerts")
 
-OUT_OF_HOURS_KEY = "system.not_watched_now"
 ALERT_KEY = "system.alert_to_staff"
 OVERDUE_KEY = "system.alert_overdue"
 OVERDUE_EVERY = timedelta(hours=1)  # an overdue alert is told again this often until someone has it

@@ -16,26 +16,16 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from flows.care import rule_for
+from flows import care
 from flows.effects import Send
 from flows.screening import Screening
-from service.alerts import OUT_OF_HOURS_KEY, raise_alert, staffed_now
+from service.alerts import raise_alert, staffed_now
 from service.conversations import context_for, queue_message
 from service.models import Family, Message
 from service.programme import hold_for_alert
 from service.wiring import Services
 
 log = logging.getLogger("bravesteps.risk")
-
-REVIEW_ALERT = "please_read"
-
-
-def reply_key(result: Screening) -> str | None:
-    """The catalogue key of the reply to a risky message: self-harm about the child has its own."""
-    key = rule_for(result.category).reply
-    if key == "risk.self_harm" and result.about == "child":
-        return "risk.self_harm_child"
-    return key
 
 
 def _reply(session: Session, services: Services, family: Family, key: str, now: datetime) -> int:
@@ -70,13 +60,12 @@ def act_on_alert(
     result: Screening,
     now: datetime,
 ) -> list[int]:
-    """A risky message: the numbers to the parent at once, the alert, the programme held."""
-    key = reply_key(result)
-    outbox = [_reply(session, services, family, key, now)] if key else []
-    if not staffed_now(services, now):
-        outbox.append(_reply(session, services, family, OUT_OF_HOURS_KEY, now))
-    outbox += _alert(session, services, family, result.category, message, result, now)
-    if rule_for(result.category).pauses_programme:
+    """A risky message: the numbers to the parent at once, the alert, the programme held
+    (``care.respond_to_alert``)."""
+    response = care.respond_to_alert(result, staffed=staffed_now(services, now))
+    outbox = [_reply(session, services, family, key, now) for key in response.replies]
+    outbox += _alert(session, services, family, response.alert, message, result, now)
+    if response.holds_programme:
         hold_for_alert(family)
     log.info("family %s: screening rule %s (%s)", family.ref, result.rule, result.category)
     return outbox
@@ -92,16 +81,11 @@ def act_on_review(
 ) -> list[int]:
     """A borderline message, after the flow's own reply: one line on help now, and a "please read"
     to the therapist."""
-    outbox = [_reply(session, services, family, f"review.{result.category}", now)]
-    outbox += _alert(session, services, family, REVIEW_ALERT, message, result, now)
+    response = care.respond_to_review(result)
+    outbox = [_reply(session, services, family, key, now) for key in response.replies]
+    outbox += _alert(session, services, family, response.alert, message, result, now)
     log.info("family %s: review, %s (%s)", family.ref, result.rule, result.category)
     return outbox
-
-
-def media_kind(media: list[dict[str, str]]) -> str:
-    """The alert for a parent's media: a voice note to listen to, else something to look at."""
-    types = [str(item.get("type") or "") for item in media]
-    return "please_listen" if any(t.startswith("audio") for t in types) else "please_look"
 
 
 def act_on_media(
@@ -113,5 +97,6 @@ def act_on_media(
     now: datetime,
 ) -> list[int]:
     """A voice note, picture or video cannot be screened: ask the therapist to listen or look."""
-    _, notices = raise_alert(session, services, family, media_kind(media), now, inbound=message)
+    kind = care.respond_to_media([str(item.get("type") or "") for item in media]).alert
+    _, notices = raise_alert(session, services, family, kind, now, inbound=message)
     return [n.id for n in notices]

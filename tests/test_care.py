@@ -16,8 +16,12 @@ from flows.care import (
     is_getting_worse,
     missed_check_in,
     prompts_a_call,
+    respond_to_alert,
+    respond_to_media,
+    respond_to_review,
     rule_for,
 )
+from flows.screening import Screening
 
 DATA = Path(__file__).parent / "data" / "care"
 
@@ -71,3 +75,27 @@ def test_every_risk_category_has_a_rule_and_unknown_kinds_are_routine() -> None:
         assert RULES[kind].urgency == "urgent" and RULES[kind].pauses_programme
     assert RULES["immediate_danger"].within == "15 minutes"
     assert rule_for("a_kind_a_flow_made_up").urgency == "routine"
+
+
+@pytest.mark.parametrize(
+    "case", _cases("risk_response.yaml"), ids=lambda c: f"{c['tier']}:{c['category']}:{c['about']}"
+)
+def test_risk_response(case: dict[str, Any]) -> None:
+    found = Screening(case["category"], "a-rule", case["tier"], about=case["about"])
+    if case["tier"] == "alert":
+        got = respond_to_alert(found, staffed=case["staffed"])
+    else:
+        got = respond_to_review(found)
+    assert (list(got.replies), got.alert, got.holds_programme) == (
+        case["replies"],
+        case["alert"],
+        case["holds"],
+    )
+
+
+def test_media_the_screening_cannot_read_asks_a_person_to_listen_or_look() -> None:
+    assert respond_to_media(["audio/ogg"]).alert == "please_listen"
+    assert respond_to_media(["image/jpeg", "audio/amr"]).alert == "please_listen"
+    assert respond_to_media(["image/png"]).alert == "please_look"
+    assert respond_to_media(["video/mp4", ""]).alert == "please_look"
+    assert respond_to_media([]).replies == ()
