@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from flows.risk_model import FEATURES, FORMAT, NONE, PERSON, RiskModel, features
-from flows.screening import CATEGORIES, RiskPatterns, normalise, screen_patterns
+from flows.screening import CATEGORIES, CORROBORATED, RiskPatterns, normalise, screen_patterns
 
 CLASSES = (NONE, PERSON, *CATEGORIES)
 URGENCY = {name: i for i, name in enumerate(CATEGORIES)}
@@ -35,7 +35,9 @@ URGENCY = {name: i for i, name in enumerate(CATEGORIES)}
 #   each of REVIEW_EACH, unless everyday messages flagged (alert or review) would pass
 #   REVIEW_FALSE_ALARMS; then the lowest within that budget (most reach the budget allows).
 ALERT_RECALL = 0.93
-URGENT = ("immediate_danger", "child_protection", "self_harm")
+# The urgent categories: they share the urgent alert budget, and their pattern alerts are the
+# ones the model must corroborate (the screening's own list, so the two cannot drift apart).
+URGENT = CORROBORATED
 URGENT_ALERT_FALSE_ALARMS = 0.02
 URGENT_SHARES = {"immediate_danger": 0.35, "child_protection": 0.5, "self_harm": 0.15}
 OTHER_ALERT_FALSE_ALARMS = 0.02

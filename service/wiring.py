@@ -142,7 +142,7 @@ class Services:
     flows: FlowSet
     catalogue: Catalogue
     gateway: Gateway
-    risk: RiskPatterns = field(default_factory=lambda: risk_patterns())
+    risk: RiskPatterns = field(default_factory=risk_patterns)
     calendar: Calendar = field(default_factory=lambda: Calendar(()))
     templates: dict[str, Template] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=utcnow)

@@ -19,12 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from flows.screening import ALERT, CATEGORIES, REVIEW, Screening, load_patterns, screen  # noqa: E402
+from service.screener_build import read_split  # noqa: E402
 
 URGENCY = {name: i for i, name in enumerate((*CATEGORIES, "none"))}
 URGENT = {"immediate_danger", "child_protection", "self_harm"}
@@ -104,24 +103,15 @@ def timing(messages: list[str], patterns: object, rounds: int = 5) -> str:
     )
 
 
-def by_label(data: dict[str, object]) -> dict[str, list[str]]:
-    """A split as label to messages; a split grouped by writer (writer to label to messages, as
-    train.yaml and validation.yaml are) is merged."""
-    if all(isinstance(v, list) or v is None for v in data.values()):
-        return {k: [str(m) for m in v or []] for k, v in data.items()}  # type: ignore[union-attr]
-    merged: dict[str, list[str]] = {}
-    for by in data.values():
-        for label, messages in (by or {}).items():  # type: ignore[union-attr]
-            merged.setdefault(label, []).extend(str(m) for m in messages or [])
-    return merged
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default=str(ROOT / "tests" / "data" / "screening" / "test.yaml"))
     args = parser.parse_args()
     patterns = load_patterns(ROOT / "flows" / "risk")
-    split = by_label(yaml.safe_load(Path(args.split).read_text("utf-8")) or {})
+    labelled = read_split(Path(args.split))  # flat, or grouped by writer as train.yaml is
+    split: dict[str, list[str]] = {}
+    for label, text in zip(labelled.labels, labelled.texts, strict=True):
+        split.setdefault(label, []).append(text)
     lines = [f"## Risk screening on `{Path(args.split).name}`", ""]
     lines += table(split, patterns)
     messages = [str(m) for msgs in split.values() for m in msgs]
